@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import (
+    Any,
+    Literal,
+    TypeVar,
+    cast,
+)
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+T = TypeVar("T", bound="WanImageToImageRequest")
+
+
+@_attrs_define
+class WanImageToImageRequest:
+    """Edit with `wan2.5-image-to-image`. Each input image (checkable only by fetching it) is at
+    most 10 MB, JPEG, PNG, BMP or WEBP, with width and height each within [360, 5000] px.
+
+    """
+
+    model: Literal["wan2.5-image-to-image"]
+    """ The model name. """
+    prompt: str
+    """ How to edit the input images, 1 to 2000 characters (JSON Schema counts code points).
+    The vendor's prose says "2000 tokens"; its schema says a maximum length of 2000.
+     """
+    image_urls: list[str]
+    """ The input images, 1 to 2 absolute http(s) URLs the service can fetch directly. """
+    n: int | Unset = UNSET
+    """ How many images to generate, 1 to 4. The task is pre-charged by `n` and billed by the
+    images actually produced.
+     """
+    callback_url: str | Unset = UNSET
+    """ HTTPS URL called when the task completes, fails or is cancelled, after billing is settled,
+    with the same body as `GET /v1/tasks/{task_id}`; 10 s timeout, up to 3 retries (1 s, 2 s,
+    4 s); any 2xx counts as delivered. At most 2048 characters. Internal addresses are refused
+    (127.0.0.1, 10.x.x.x, 172.16-31.x.x, 192.168.x.x and the like); JSON Schema cannot express
+    that, the client checks it. Callbacks are not signed: confirm by fetching the task.
+     """
+
+    def to_dict(self) -> dict[str, Any]:
+        model = self.model
+
+        prompt = self.prompt
+
+        image_urls = self.image_urls
+
+        n = self.n
+
+        callback_url = self.callback_url
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "model": model,
+                "prompt": prompt,
+                "image_urls": image_urls,
+            }
+        )
+        if n is not UNSET:
+            field_dict["n"] = n
+        if callback_url is not UNSET:
+            field_dict["callback_url"] = callback_url
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        model = cast(Literal["wan2.5-image-to-image"], d.pop("model"))
+        if model != "wan2.5-image-to-image":
+            raise ValueError(f"model must match const 'wan2.5-image-to-image', got '{model}'")
+
+        prompt = d.pop("prompt")
+
+        image_urls = cast(list[str], d.pop("image_urls"))
+
+        n = d.pop("n", UNSET)
+
+        callback_url = d.pop("callback_url", UNSET)
+
+        wan_image_to_image_request = cls(
+            model=model,
+            prompt=prompt,
+            image_urls=image_urls,
+            n=n,
+            callback_url=callback_url,
+        )
+
+        return wan_image_to_image_request
