@@ -43,7 +43,7 @@ def api() -> respx.Router:
 
 def client_for(router: respx.Router) -> AuthenticatedClient:
     transport = httpx.MockTransport(router.handler)
-    return AuthenticatedClient(base_url=BASE_URL, token="sk-evo-test", httpx_args={"transport": transport})  # noqa: S106
+    return AuthenticatedClient(base_url=BASE_URL, token="sk-evo-test", httpx_args={"transport": transport})
 
 
 @pytest.mark.parametrize("example", request_examples())

@@ -1,5 +1,89 @@
-"""evolink-images: a typed client for EvoLink's asynchronous image-edit API."""
+"""evolink-images: a typed client for EvoLink's asynchronous image-edit API.
 
-__all__ = ["__version__"]
+    from evolink_images import Client, WanImageToImage
+
+    with Client() as client:                      # the key comes from EVOLINK_API_KEY
+        task = client.run(WanImageToImage("Make it night", ["https://example.com/a.png"], n=2))
+        paths = client.download(task, "out/")
+
+Requests are validated against their model's rules before anything is sent; ``wait`` polls with a
+deadline; errors are typed (see ``EvoLinkError``); retries never create a second paid task.
+"""
+
+from ._async_client import AsyncClient
+from ._callbacks import parse_callback
+from ._client import Client
+from ._config import DEFAULT_BASE_URL, ENV_API_KEY, ConfigurationError
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    DownloadError,
+    EvoLinkError,
+    InsufficientQuotaError,
+    InternalServerError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestValidationError,
+    TaskCancelledError,
+    TaskError,
+    TaskFailedError,
+    Violation,
+    WaitTimeoutError,
+)
+from ._polling import PollSchedule
+from ._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
+from ._rules import QWEN_RULES, RULES, WAN_RULES, ModelRules, validate
+from ._task import Task, TaskErrorInfo, TaskStatus, TaskUsage
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ENV_API_KEY",
+    "QWEN_RULES",
+    "RULES",
+    "WAN_RULES",
+    "APIConnectionError",
+    "APIError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConfigurationError",
+    "DownloadError",
+    "EvoLinkError",
+    "ImageEditRequest",
+    "InsufficientQuotaError",
+    "InternalServerError",
+    "ModelRules",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "PollSchedule",
+    "QwenImageEdit",
+    "RateLimitError",
+    "RequestValidationError",
+    "Task",
+    "TaskCancelledError",
+    "TaskError",
+    "TaskErrorInfo",
+    "TaskFailedError",
+    "TaskStatus",
+    "TaskUsage",
+    "Violation",
+    "WaitTimeoutError",
+    "WanImageToImage",
+    "__version__",
+    "parse_callback",
+    "validate",
+]
 
 __version__ = "0.1.0"

@@ -1,0 +1,52 @@
+"""Host classification for callback URLs and the base URL."""
+
+from __future__ import annotations
+
+import pytest
+
+from evolink_images._addresses import host_problem, is_loopback_host, parse_ip
+
+
+@pytest.mark.parametrize(
+    ("host", "ip"),
+    [
+        ("2130706433", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("0x7f.0.0.1", "127.0.0.1"),
+        ("0x7F000001", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("10.1", "10.0.0.1"),
+        ("[::1]", "::1"),
+        ("::ffff:10.0.0.1", "::ffff:a00:1"),
+        ("example.com", None),
+        ("1.2.3.4.5", None),
+        ("256.1.1.1", None),
+        ("0x", "0.0.0.0"),
+        ("09.1.1.1", None),
+    ],
+)
+def test_every_ipv4_notation_is_read_as_a_resolver_would(host: str, ip: str | None) -> None:
+    parsed = parse_ip(host)
+    assert (str(parsed) if parsed else None) == ip
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost", "LOCALHOST.", "a.localhost", "127.0.0.1", "127.9.9.9", "::1", "[::ffff:127.0.0.1]"]
+)
+def test_loopback_hosts_are_recognised(host: str) -> None:
+    assert is_loopback_host(host)
+
+
+@pytest.mark.parametrize("host", ["example.com", "10.0.0.1", "localhost.example.com", "8.8.8.8"])
+def test_other_hosts_are_not_loopback(host: str) -> None:
+    assert not is_loopback_host(host)
+
+
+@pytest.mark.parametrize("host", ["", "224.0.0.1", "100.64.0.1", "192.168.0.1", "fc00::1", "x.internal"])
+def test_non_public_hosts_have_a_problem(host: str) -> None:
+    assert host_problem(host)
+
+
+def test_public_hosts_have_none() -> None:
+    assert host_problem("example.com") is None
+    assert host_problem("93.184.216.34") is None

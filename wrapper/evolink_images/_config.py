@@ -1,0 +1,113 @@
+"""What both clients are configured with, checked once: the key, the base URL, timeouts and retries.
+
+The API key lives only in ``Settings.api_key`` (hidden from ``repr``) and in ``BearerAuth``, which
+adds it to requests for the API's own host and to nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+import httpx
+
+from ._addresses import is_loopback_host
+from ._errors import EvoLinkError
+from ._polling import PollSchedule
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_WAIT_TIMEOUT",
+    "ENV_API_KEY",
+    "BearerAuth",
+    "ConfigurationError",
+    "Settings",
+]
+
+DEFAULT_BASE_URL = "https://api.evolink.ai"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+DEFAULT_WAIT_TIMEOUT = 600.0
+"""Seconds ``wait`` and ``run`` wait by default (the vendor's own examples give up after 300 s)."""
+ENV_API_KEY = "EVOLINK_API_KEY"
+
+
+class ConfigurationError(EvoLinkError, ValueError):
+    """Raised when a client is built with a missing key, a bad base URL or bad settings."""
+
+
+class BearerAuth(httpx.Auth):
+    """Sends ``Authorization: Bearer <key>`` to the API's host only (never to a result host or a redirect)."""
+
+    def __init__(self, api_key: str, base_url: httpx.URL) -> None:
+        self._api_key = api_key
+        self._origin = (base_url.scheme, base_url.host, base_url.port)
+
+    def __repr__(self) -> str:
+        return "BearerAuth(<redacted>)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if (request.url.scheme, request.url.host, request.url.port) == self._origin:
+            request.headers["Authorization"] = f"Bearer {self._api_key}"
+        yield request
+
+
+def _check_base_url(base_url: str) -> httpx.URL:
+    parsed = urllib.parse.urlsplit(base_url)
+    scheme = parsed.scheme.lower()
+    host = parsed.hostname or ""
+    if scheme == "https" and host:
+        return httpx.URL(base_url.rstrip("/"))
+    if scheme == "http" and host and is_loopback_host(host):
+        return httpx.URL(base_url.rstrip("/"))
+    raise ConfigurationError(
+        f"base_url {base_url!r} is refused: use https (plain http only for a loopback host such as 127.0.0.1)"
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a client needs besides its connections."""
+
+    api_key: str = field(repr=False)
+    base_url: httpx.URL
+    timeout: httpx.Timeout
+    max_retries: int
+    schedule: PollSchedule
+
+    @classmethod
+    def create(
+        cls,
+        api_key: str | None,
+        base_url: str | None,
+        timeout: float | httpx.Timeout | None,
+        max_retries: int,
+        schedule: PollSchedule | None,
+    ) -> Settings:
+        """Check and combine the constructor's arguments with the environment."""
+        key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+        if not key or not key.strip():
+            raise ConfigurationError(f"no API key: pass api_key=... or set the {ENV_API_KEY} environment variable")
+        if any(ch in key for ch in "\r\n"):
+            raise ConfigurationError("the API key contains a line break")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigurationError(f"max_retries must be a whole number >= 0, not {max_retries!r}")
+        if timeout is None:
+            resolved = DEFAULT_TIMEOUT
+        elif isinstance(timeout, httpx.Timeout):
+            resolved = timeout
+        else:
+            resolved = httpx.Timeout(timeout)
+        return cls(
+            api_key=key.strip(),
+            base_url=_check_base_url(base_url or DEFAULT_BASE_URL),
+            timeout=resolved,
+            max_retries=max_retries,
+            schedule=schedule or PollSchedule(),
+        )
+
+    def redact(self, text: str) -> str:
+        """Remove the API key from text that may have echoed it (server messages, URLs)."""
+        return text.replace(self.api_key, "<redacted>") if self.api_key in text else text

@@ -1,0 +1,254 @@
+"""Every exception the client raises.
+
+    EvoLinkError                      root; ``task_id`` is set whenever a task exists
+    ├── RequestValidationError        (also ValueError) the request broke a rule; nothing was sent
+    ├── APIError                      the API could not be reached or answered with an error
+    │   ├── APIConnectionError        no usable answer: refused, reset, TLS, protocol error
+    │   │   └── APITimeoutError       connect, read, write or pool timeout
+    │   ├── APIResponseError          an answer that is not what the spec promises (e.g. not JSON)
+    │   └── APIStatusError            an HTTP error status
+    │       ├── BadRequestError           400
+    │       ├── AuthenticationError       401
+    │       ├── InsufficientQuotaError    402
+    │       ├── PermissionDeniedError     403
+    │       ├── NotFoundError             404
+    │       ├── PayloadTooLargeError      413
+    │       ├── RateLimitError            429
+    │       └── InternalServerError       5xx (and statuses outside HTTPStatus, such as 520)
+    ├── TaskError                     the task exists but did not give results
+    │   ├── TaskFailedError           status ``failed``
+    │   ├── TaskCancelledError        status ``cancelled``
+    │   └── WaitTimeoutError          the deadline passed first; ``wait(task_id)`` resumes
+    └── DownloadError                 a result image could not be saved
+
+``APIError.task_may_exist`` is true when a submit failed in a way that may still have created
+(and billed) a task: a read timeout, a 500 or a 502 after the request was sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from ._task import FailureCause, Task
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "DownloadError",
+    "EvoLinkError",
+    "InsufficientQuotaError",
+    "InternalServerError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestValidationError",
+    "TaskCancelledError",
+    "TaskError",
+    "TaskFailedError",
+    "Violation",
+    "WaitTimeoutError",
+    "status_error_class",
+]
+
+
+class EvoLinkError(Exception):
+    """Root of every error this package raises."""
+
+    def __init__(self, message: str, *, task_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.task_id = task_id
+
+    def __str__(self) -> str:
+        if self.task_id and self.task_id not in self.message:
+            return f"{self.message} (task {self.task_id}; resume with wait({self.task_id!r}))"
+        return self.message
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: the field, what is wrong with its value, and the limit."""
+
+    field: str
+    problem: str
+    limit: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.problem} (limit: {self.limit})"
+
+
+class RequestValidationError(EvoLinkError, ValueError):
+    """Raised before anything is sent when a request breaks one or more of its model's rules."""
+
+    def __init__(self, violations: list[Violation] | tuple[Violation, ...]) -> None:
+        self.violations = tuple(violations)
+        lines = "\n".join(f"  - {violation}" for violation in self.violations)
+        super().__init__(f"{len(self.violations)} problem(s) with the request; nothing was sent:\n{lines}")
+
+
+class APIError(EvoLinkError):
+    """Raised when the API cannot be reached or answers with an error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: httpx.Request | None = None,
+        task_id: str | None = None,
+        task_may_exist: bool = False,
+    ) -> None:
+        if task_may_exist:
+            message += (
+                "; a task may have been created (and billed) all the same: check your recent tasks"
+                " before submitting again"
+            )
+        super().__init__(message, task_id=task_id)
+        self.request = request
+        self.task_may_exist = task_may_exist
+
+
+class APIConnectionError(APIError):
+    """Raised when no usable answer came back: connection refused or reset, TLS or protocol error."""
+
+
+class APITimeoutError(APIConnectionError):
+    """Raised when connecting, sending or reading took longer than the timeout."""
+
+
+class APIResponseError(APIError):
+    """Raised when a response is not what the spec promises: not JSON, truncated, missing ``id``."""
+
+    def __init__(self, message: str, *, response: httpx.Response, **kwargs: object) -> None:
+        super().__init__(message, request=response.request, **kwargs)  # type: ignore[arg-type]
+        self.response = response
+        self.status_code = response.status_code
+
+
+class APIStatusError(APIError):
+    """Raised when the API answers with an HTTP error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: httpx.Response,
+        code: str | int | None = None,
+        task_id: str | None = None,
+        task_may_exist: bool = False,
+    ) -> None:
+        super().__init__(message, request=response.request, task_id=task_id, task_may_exist=task_may_exist)
+        self.response = response
+        self.status_code = response.status_code
+        self.code = code
+        self.request_id: str | None = response.headers.get("x-request-id")
+
+
+class BadRequestError(APIStatusError):
+    """400: invalid parameters (``invalid_request``) or task id (``invalid_task_id``)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, invalid or expired."""
+
+
+class InsufficientQuotaError(APIStatusError):
+    """402: the balance is too low."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not use this model or see this task."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the task is unknown or expired."""
+
+
+class PayloadTooLargeError(APIStatusError):
+    """413: the body or an image is too large."""
+
+
+class RateLimitError(APIStatusError):
+    """429: a per-model limit on requests, concurrency or submissions was hit."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx, or a status outside HTTPStatus: the service failed; a later retry may succeed."""
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: InsufficientQuotaError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    413: PayloadTooLargeError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """Return the exception class for an HTTP error status."""
+    if status_code in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status_code]
+    if status_code >= 500:
+        return InternalServerError
+    return APIStatusError
+
+
+class TaskError(EvoLinkError):
+    """Raised when a task exists but did not give results; ``task`` is the last state seen."""
+
+    def __init__(self, message: str, *, task: Task) -> None:
+        super().__init__(message, task_id=task.id)
+        self.task = task
+
+
+class TaskFailedError(TaskError):
+    """Raised when a task ends ``failed``; ``cause`` says whether retrying the same request can help."""
+
+    def __init__(self, task: Task) -> None:
+        error = task.error
+        self.code = error.code if error else None
+        self.error_message = error.message if error else None
+        self.cause: FailureCause = error.cause if error else "unknown"
+        advice = {
+            "request": "the request itself was refused: retrying it unchanged will fail again",
+            "service": "the service failed: the same request may succeed later",
+            "unknown": "the cause is unknown",
+        }[self.cause]
+        super().__init__(
+            f"task {task.id} failed: {self.code or 'no code'}: {self.error_message or ''} ({advice})", task=task
+        )
+
+
+class TaskCancelledError(TaskError):
+    """Raised when a task ends ``cancelled``."""
+
+    def __init__(self, task: Task) -> None:
+        super().__init__(f"task {task.id} was cancelled", task=task)
+
+
+class WaitTimeoutError(TaskError):
+    """Raised when the wait's deadline passes before the task is finished; the task goes on."""
+
+    def __init__(self, task: Task, timeout: float) -> None:
+        super().__init__(
+            f"task {task.id} was still {task.status} ({task.progress}%) after {timeout:g} s;"
+            f" it goes on: resume with wait({task.id!r})",
+            task=task,
+        )
+        self.timeout = timeout
+
+
+class DownloadError(EvoLinkError):
+    """Raised when a result image cannot be downloaded or is not an image; nothing partial is kept."""

@@ -1,0 +1,116 @@
+"""The request types callers build, and their translation into the generated client's models.
+
+They hold whatever they are given: checking is ``validate()``'s job (``_rules.py``), so that a bad
+value becomes a ``RequestValidationError`` that names the field, never a ``TypeError`` from a
+constructor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from evolink_api.models import QwenImageEditRequest, WanImageToImageRequest
+from evolink_api.types import UNSET
+
+__all__ = ["ImageEditRequest", "QwenImageEdit", "WanImageToImage", "to_api_body"]
+
+
+@dataclass(frozen=True)
+class WanImageToImage:
+    """An edit with ``wan2.5-image-to-image``: 1 or 2 input images, ``n`` from 1 to 4 results.
+
+    Args:
+        prompt: how to edit the images, 1 to 2000 characters.
+        image_urls: 1 or 2 absolute http(s) URLs the service can fetch (each at most 10 MB,
+            JPEG, PNG, BMP or WEBP, sides within [360, 5000] px).
+        n: how many images to make (pre-charged by ``n``, billed by images made); default 1.
+        callback_url: an https URL, at most 2048 characters, on a public host.
+        extra_body: undocumented fields to send as they are, on purpose (the escape hatch).
+    """
+
+    MODEL: ClassVar[str] = "wan2.5-image-to-image"
+
+    prompt: str
+    image_urls: Sequence[str]
+    n: int | None = None
+    callback_url: str | None = None
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        """The model name sent as ``model``."""
+        return self.MODEL
+
+
+@dataclass(frozen=True)
+class QwenImageEdit:
+    """An edit with ``qwen-image-edit``: 1 to 3 input images; this model has no ``n``.
+
+    Args:
+        prompt: how to edit the images, 1 to 2000 characters.
+        image_urls: 1 to 3 absolute http(s) URLs the service can fetch (JPEG, PNG, BMP, WEBP or
+            TIFF, sides within [384, 3072] px).
+        callback_url: an https URL, at most 2048 characters, on a public host.
+        extra_body: undocumented fields to send as they are, on purpose (the escape hatch).
+    """
+
+    MODEL: ClassVar[str] = "qwen-image-edit"
+
+    prompt: str
+    image_urls: Sequence[str]
+    callback_url: str | None = None
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        """The model name sent as ``model``."""
+        return self.MODEL
+
+
+ImageEditRequest = WanImageToImage | QwenImageEdit
+
+
+class _WanBody(WanImageToImageRequest):
+    """The generated wan model plus the caller's ``extra_body`` fields."""
+
+    extra: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), **self.extra}
+
+
+class _QwenBody(QwenImageEditRequest):
+    """The generated qwen model plus the caller's ``extra_body`` fields."""
+
+    extra: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), **self.extra}
+
+
+def _or_unset(value: Any) -> Any:
+    return UNSET if value is None else value
+
+
+def to_api_body(request: ImageEditRequest) -> WanImageToImageRequest | QwenImageEditRequest:
+    """Translate a validated request into the generated client's body model."""
+    body: _WanBody | _QwenBody
+    if isinstance(request, WanImageToImage):
+        body = _WanBody(
+            model="wan2.5-image-to-image",
+            prompt=request.prompt,
+            image_urls=list(request.image_urls),
+            n=_or_unset(request.n),
+            callback_url=_or_unset(request.callback_url),
+        )
+    else:
+        body = _QwenBody(
+            model="qwen-image-edit",
+            prompt=request.prompt,
+            image_urls=list(request.image_urls),
+            callback_url=_or_unset(request.callback_url),
+        )
+    body.extra = dict(request.extra_body)
+    return body

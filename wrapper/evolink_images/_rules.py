@@ -1,0 +1,196 @@
+"""Each model's request rules as data (api-facts.md sections 2 and 5), and the check that applies them.
+
+One ``ModelRules`` per model: a limit changes in one place, and the tests derive their boundary
+inputs from the same table. ``validate`` reports every violation at once and never touches the
+network.
+
+Deliberate differences from the spec's JSON Schema (the contract tests list them too):
+
+- ``callback_url`` must also name a public host (the spec can only say so in prose) and may not
+  contain a backslash (parsers disagree on where its host ends).
+- ``n`` must be a Python ``int``: JSON Schema counts ``2.0`` as an integer; the wire format does not
+  need to.
+- ``extra_body`` is the explicit escape hatch: its fields are sent although the spec does not
+  list them; it may not repeat a documented field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._addresses import host_problem
+from ._errors import RequestValidationError, Violation
+from ._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
+
+__all__ = [
+    "CALLBACK_URL_PATTERN",
+    "IMAGE_URL_PATTERN",
+    "QWEN_RULES",
+    "RULES",
+    "WAN_RULES",
+    "ModelRules",
+    "check",
+    "validate",
+]
+
+
+@dataclass(frozen=True)
+class ModelRules:
+    """The limits of one model's request, and of its input images (checked by the preflight)."""
+
+    model: str
+    image_count: tuple[int, int]
+    n_range: tuple[int, int] | None
+    """The allowed ``n``, or None when the model takes no ``n``."""
+    image_formats: frozenset[str]
+    """Pillow format names, read from the image bytes."""
+    image_side: tuple[int, int]
+    """Width and height, each, in pixels."""
+    image_max_bytes: int | None
+    prompt_length: tuple[int, int] = (1, 2000)
+    callback_url_max: int = 2048
+
+
+WAN_RULES = ModelRules(
+    model="wan2.5-image-to-image",
+    image_count=(1, 2),
+    n_range=(1, 4),
+    image_formats=frozenset({"JPEG", "PNG", "BMP", "WEBP"}),
+    image_side=(360, 5000),
+    image_max_bytes=10 * 1000 * 1000,
+)
+QWEN_RULES = ModelRules(
+    model="qwen-image-edit",
+    image_count=(1, 3),
+    n_range=None,
+    image_formats=frozenset({"JPEG", "PNG", "BMP", "WEBP", "TIFF"}),
+    image_side=(384, 3072),
+    image_max_bytes=None,
+)
+RULES: Mapping[str, ModelRules] = {rules.model: rules for rules in (WAN_RULES, QWEN_RULES)}
+
+# The spec's ImageUrl and CallbackUrl patterns, character for character (a test compares them), applied
+# with re.search as JSON Schema does. "$(?!\n)" is "end of string" in Python's dialect and in ECMA-262.
+IMAGE_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?#]\S*)?$(?!\n)"
+CALLBACK_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]://[^\s/?#]+([/?#]\S*)?$(?!\n)"
+_IMAGE_URL = re.compile(IMAGE_URL_PATTERN)
+_CALLBACK_URL = re.compile(CALLBACK_URL_PATTERN)
+_DOCUMENTED_FIELDS = frozenset({"model", "prompt", "image_urls", "n", "callback_url"})
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _check_prompt(prompt: Any, rules: ModelRules) -> list[Violation]:
+    low, high = rules.prompt_length
+    limit = f"{low} to {high} characters"
+    if not isinstance(prompt, str):
+        return [Violation("prompt", f"must be a string, not {type(prompt).__name__}", limit)]
+    if not low <= len(prompt) <= high:
+        return [Violation("prompt", f"has {len(prompt)} characters", limit)]
+    return []
+
+
+def _check_image_urls(urls: Any, rules: ModelRules) -> list[Violation]:
+    low, high = rules.image_count
+    limit = f"{low} to {high} absolute http(s) URLs for {rules.model}"
+    if isinstance(urls, str | bytes) or not isinstance(urls, list | tuple):
+        return [Violation("image_urls", f"must be a list of URLs, not {type(urls).__name__}", limit)]
+    found = []
+    if not low <= len(urls) <= high:
+        found.append(Violation("image_urls", f"has {len(urls)} URLs", limit))
+    for index, url in enumerate(urls):
+        if not isinstance(url, str) or not _IMAGE_URL.search(url):
+            found.append(
+                Violation(
+                    f"image_urls[{index}]",
+                    f"{_short(url)} is not an absolute http(s) URL",
+                    "http:// or https://, a host, no white space",
+                )
+            )
+    return found
+
+
+def _check_n(n: Any, rules: ModelRules) -> list[Violation]:
+    if n is None:
+        return []
+    if rules.n_range is None:
+        return [Violation("n", f"is set to {_short(n)}", f"{rules.model} takes no n")]
+    low, high = rules.n_range
+    limit = f"an integer from {low} to {high}"
+    if isinstance(n, bool) or not isinstance(n, int):
+        return [Violation("n", f"must be an integer, not {type(n).__name__}", limit)]
+    if not low <= n <= high:
+        return [Violation("n", f"is {n}", limit)]
+    return []
+
+
+def _check_callback_url(url: Any, rules: ModelRules) -> list[Violation]:
+    if url is None:
+        return []
+    limit = f"https on a public host, at most {rules.callback_url_max} characters"
+    if not isinstance(url, str):
+        return [Violation("callback_url", f"must be a string, not {type(url).__name__}", limit)]
+    if len(url) > rules.callback_url_max:
+        return [Violation("callback_url", f"has {len(url)} characters", limit)]
+    if not _CALLBACK_URL.search(url):
+        return [Violation("callback_url", f"{_short(url)} is not an absolute https URL", limit)]
+    if "\\" in url:
+        return [Violation("callback_url", "contains a backslash", limit)]
+    try:
+        host = urllib.parse.urlsplit(url).hostname or ""
+    except ValueError as error:
+        return [Violation("callback_url", f"cannot be parsed ({error})", limit)]
+    problem = host_problem(host)
+    return [Violation("callback_url", problem, limit)] if problem else []
+
+
+def _check_extra_body(extra: Any) -> list[Violation]:
+    limit = "a mapping of undocumented field names to JSON values"
+    if not isinstance(extra, Mapping):
+        return [Violation("extra_body", f"must be a mapping, not {type(extra).__name__}", limit)]
+    found = []
+    for key in extra:
+        if not isinstance(key, str):
+            found.append(Violation("extra_body", f"has a key that is not a string: {_short(key)}", limit))
+        elif key in _DOCUMENTED_FIELDS:
+            found.append(Violation(f"extra_body.{key}", "repeats a documented field", "set it directly instead"))
+    try:
+        json.dumps(dict(extra), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        found.append(Violation("extra_body", f"is not JSON-serialisable ({error})", limit))
+    return found
+
+
+def check(request: Any) -> list[Violation]:
+    """Return every rule ``request`` breaks (an empty list when it may be sent)."""
+    if not isinstance(request, WanImageToImage | QwenImageEdit):
+        return [
+            Violation("request", f"must be WanImageToImage or QwenImageEdit, not {type(request).__name__}", "a request")
+        ]
+    rules = RULES[request.model]
+    return [
+        *_check_prompt(request.prompt, rules),
+        *_check_image_urls(request.image_urls, rules),
+        *_check_n(getattr(request, "n", None), rules),
+        *_check_callback_url(request.callback_url, rules),
+        *_check_extra_body(request.extra_body),
+    ]
+
+
+def validate(request: ImageEditRequest) -> None:
+    """Check ``request`` against its model's rules, with no network: the same check ``submit`` makes.
+
+    Raises:
+        RequestValidationError: with every violation, each naming the field and the limit.
+    """
+    violations = check(request)
+    if violations:
+        raise RequestValidationError(violations)
