@@ -106,8 +106,9 @@ def test_unknown_fields_are_kept_at_every_level_and_round_trip() -> None:
     assert task.to_dict() == body
 
 
-def test_a_null_error_parses_as_none() -> None:
-    assert Task.from_dict(task_json("processing", error=None)).error is None
+def test_null_optional_members_parse_as_none() -> None:
+    task = Task.from_dict(task_json("completed", error=None, task_info=None, usage=None, results=None))
+    assert (task.error, task.task_info, task.usage, task.results) == (None, None, None, None)
 
 
 @pytest.mark.parametrize("code", ["rate_limit_exceeded", 429])

@@ -23,7 +23,7 @@ REQUEST = WanImageToImage("Make it night", ["https://example.com/a.png"])
 
 def fault(kind: str) -> httpx.Response | Exception:
     """A fresh response or exception for ``kind`` (respx raises exceptions found in a sequence)."""
-    return {
+    outcomes: dict[str, httpx.Response | Exception] = {
         "connect error": httpx.ConnectError("refused"),
         "connect timeout": httpx.ConnectTimeout("slow"),
         "read timeout": httpx.ReadTimeout("slow"),
@@ -32,7 +32,8 @@ def fault(kind: str) -> httpx.Response | Exception:
         "500": httpx.Response(500, json=error_json("internal_error")),
         "502": httpx.Response(502, text="<html>bad gateway</html>"),
         "503": httpx.Response(503, json=error_json("service_unavailable")),
-    }[kind]
+    }
+    return outcomes[kind]
 
 
 def always(kind: str) -> Callable[[httpx.Request], httpx.Response]:

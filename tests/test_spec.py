@@ -177,6 +177,7 @@ def test_a_body_of_one_model_with_the_other_models_name_is_rejected() -> None:
     + [
         pytest.param(task_json("completed", watermark=True, usage={"credits_used": 2, "region": "eu"}), id="extras"),
         pytest.param(task_json("processing", error=None), id="null error"),
+        pytest.param(task_json("completed", task_info=None, usage=None, results=None), id="null objects"),
         pytest.param(task_json("pending", object="video.generation.task", type="video"), id="video"),
         pytest.param({"id": "t", "status": "pending"}, id="minimal"),
     ],

@@ -65,12 +65,12 @@ class AsyncClient:
         max_retries: int = 2,
         http_client: httpx.AsyncClient | None = None,
         poll_schedule: PollSchedule | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self._settings = Settings.create(api_key, base_url, timeout, max_retries, poll_schedule)
-        self._clock = clock
-        self._sleep = sleep
+        self._clock = clock = clock or time.monotonic
+        self._sleep = sleep = sleep or asyncio.sleep
         inner: httpx.AsyncBaseTransport = (
             _AsyncClientTransport(http_client) if http_client is not None else httpx.AsyncHTTPTransport(verify=True)
         )

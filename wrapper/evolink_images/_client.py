@@ -70,8 +70,8 @@ class Client:
         max_retries: retries of a failed request where retrying is safe (see ``_retry.py``); default 2.
         http_client: your own ``httpx.Client`` to send through; you keep it open and close it.
         poll_schedule: the shape of ``wait``'s polling schedule.
-        clock: monotonic seconds, for deadlines (injectable for tests and simulations).
-        sleep: how to wait (injectable for tests and simulations).
+        clock: monotonic seconds, for deadlines; default ``time.monotonic`` (inject for tests and simulations).
+        sleep: how to wait; default ``time.sleep`` (``asyncio.sleep`` for ``AsyncClient``).
 
     Example::
 
@@ -89,12 +89,12 @@ class Client:
         max_retries: int = 2,
         http_client: httpx.Client | None = None,
         poll_schedule: PollSchedule | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._settings = Settings.create(api_key, base_url, timeout, max_retries, poll_schedule)
-        self._clock = clock
-        self._sleep = sleep
+        self._clock = clock = clock or time.monotonic
+        self._sleep = sleep = sleep or time.sleep
         inner = _ClientTransport(http_client) if http_client is not None else httpx.HTTPTransport(verify=True)
 
         def transport() -> RetryTransport:

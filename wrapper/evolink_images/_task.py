@@ -126,7 +126,7 @@ class Task:
         error = _value(task.error)
         info = _value(task.task_info)
         usage = _value(task.usage)
-        results = _value(task.results, [])
+        results = _value(task.results) or []
         progress = _value(task.progress, 0)
         # The generated parser checks no types (toolchain-notes.md): the view does, for what it acts on.
         if not isinstance(task.id, str) or not task.id:

@@ -25,6 +25,8 @@ class Task:
     """An asynchronous task, as returned on create, on `GET /v1/tasks/{task_id}` and in callbacks.
     The vendor marks no field required; `id` and `status` are required here because a body
     without them cannot be acted on. Every object may carry fields not listed: they are kept.
+    The optional objects and `results` may be null (undocumented, but a null must not make a
+    finished task unreadable).
 
     """
 
@@ -46,18 +48,22 @@ class Task:
     """ Percent done, 0 to 100. """
     type_: KnownTaskType | str | Unset = UNSET
     """ `image`, `video`, `audio` or `text`. Open: new values may appear. """
-    task_info: TaskInfo | Unset = UNSET
-    """ Scheduling details of a task. """
-    usage: TaskUsage | Unset = UNSET
-    """ Billing of a task. """
-    results: list[str] | Unset = UNSET
-    """ The result image URLs, present when `completed`. They expire after 24 hours. """
+    task_info: None | TaskInfo | Unset = UNSET
+    """ Scheduling details; null is accepted as "none given". """
+    usage: None | TaskUsage | Unset = UNSET
+    """ Billing details; null is accepted as "none given". """
+    results: list[str] | None | Unset = UNSET
+    """ The result image URLs, present when `completed`; null is accepted as "none yet". They
+    expire after 24 hours.
+     """
     error: None | TaskError | Unset = UNSET
     """ Present when the task `failed` (or was cancelled); null otherwise. """
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.task_error import TaskError  # noqa: PLC0415
+        from ..models.task_info import TaskInfo  # noqa: PLC0415
+        from ..models.task_usage import TaskUsage  # noqa: PLC0415
 
         id = self.id
 
@@ -89,16 +95,29 @@ class Task:
         else:
             type_ = self.type_
 
-        task_info: dict[str, Any] | Unset = UNSET
-        if not isinstance(self.task_info, Unset):
+        task_info: dict[str, Any] | None | Unset
+        if isinstance(self.task_info, Unset):
+            task_info = UNSET
+        elif isinstance(self.task_info, TaskInfo):
             task_info = self.task_info.to_dict()
+        else:
+            task_info = self.task_info
 
-        usage: dict[str, Any] | Unset = UNSET
-        if not isinstance(self.usage, Unset):
+        usage: dict[str, Any] | None | Unset
+        if isinstance(self.usage, Unset):
+            usage = UNSET
+        elif isinstance(self.usage, TaskUsage):
             usage = self.usage.to_dict()
+        else:
+            usage = self.usage
 
-        results: list[str] | Unset = UNSET
-        if not isinstance(self.results, Unset):
+        results: list[str] | None | Unset
+        if isinstance(self.results, Unset):
+            results = UNSET
+        elif isinstance(self.results, list):
+            results = self.results
+
+        else:
             results = self.results
 
         error: dict[str, Any] | None | Unset
@@ -196,21 +215,56 @@ class Task:
 
         type_ = _parse_type_(d.pop("type", UNSET))
 
-        _task_info = d.pop("task_info", UNSET)
-        task_info: TaskInfo | Unset
-        if isinstance(_task_info, Unset):
-            task_info = UNSET
-        else:
-            task_info = TaskInfo.from_dict(_task_info)
+        def _parse_task_info(data: object) -> None | TaskInfo | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                task_info_type_0 = TaskInfo.from_dict(data)
 
-        _usage = d.pop("usage", UNSET)
-        usage: TaskUsage | Unset
-        if isinstance(_usage, Unset):
-            usage = UNSET
-        else:
-            usage = TaskUsage.from_dict(_usage)
+                return task_info_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | TaskInfo | Unset, data)
 
-        results = cast(list[str], d.pop("results", UNSET))
+        task_info = _parse_task_info(d.pop("task_info", UNSET))
+
+        def _parse_usage(data: object) -> None | TaskUsage | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                usage_type_0 = TaskUsage.from_dict(data)
+
+                return usage_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | TaskUsage | Unset, data)
+
+        usage = _parse_usage(d.pop("usage", UNSET))
+
+        def _parse_results(data: object) -> list[str] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                results_type_0 = cast(list[str], data)
+
+                return results_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | None | Unset, data)
+
+        results = _parse_results(d.pop("results", UNSET))
 
         def _parse_error(data: object) -> None | TaskError | Unset:
             if data is None:
