@@ -57,7 +57,9 @@ def test_every_error_status_maps_to_its_class_with_code_message_and_request_id(
     error = caught.value
     assert type(error) is kind
     assert (error.status_code, error.code, error.request_id, error.task_id) == (status, code, "req-9", "task-1")
+    assert error.message == "it went wrong"
     assert "it went wrong" in str(error)
+    assert f"HTTP {status}" in str(error)
     assert error.response.status_code == status
 
 

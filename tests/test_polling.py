@@ -89,7 +89,12 @@ def test_a_failed_task_raises_with_its_code_and_who_is_to_blame(api_client: Face
     with pytest.raises(TaskFailedError) as caught:
         api_client.wait("task-1")
     error = caught.value
-    assert (error.code, error.cause, error.task_id) == ("content_policy_violation", "request", "task-1")
+    assert (error.code, error.message, error.cause, error.task_id) == (
+        "content_policy_violation",
+        "no",
+        "request",
+        "task-1",
+    )
     assert error.task.error is not None
     assert not error.task.error.retryable
     assert "retrying it unchanged will fail again" in str(error)

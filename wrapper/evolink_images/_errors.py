@@ -67,12 +67,14 @@ class EvoLinkError(Exception):
     def __init__(self, message: str, *, task_id: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        """What went wrong; subclasses narrow it to the API's or the task's own message."""
         self.task_id = task_id
 
     def __str__(self) -> str:
-        if self.task_id and self.task_id not in self.message:
-            return f"{self.message} (task {self.task_id}; resume with wait({self.task_id!r}))"
-        return self.message
+        text = str(self.args[0]) if self.args else ""
+        if self.task_id and self.task_id not in text:
+            return f"{text} (task {self.task_id}; resume with wait({self.task_id!r}))"
+        return text
 
 
 @dataclass(frozen=True)
@@ -143,10 +145,13 @@ class APIStatusError(APIError):
         *,
         response: httpx.Response,
         code: str | int | None = None,
+        detail: str | None = None,
         task_id: str | None = None,
         task_may_exist: bool = False,
     ) -> None:
         super().__init__(message, request=response.request, task_id=task_id, task_may_exist=task_may_exist)
+        if detail is not None:
+            self.message = detail
         self.response = response
         self.status_code = response.status_code
         self.code = code
@@ -218,17 +223,18 @@ class TaskFailedError(TaskError):
 
     def __init__(self, task: Task) -> None:
         error = task.error
-        self.code = error.code if error else None
-        self.error_message = error.message if error else None
-        self.cause: FailureCause = error.cause if error else "unknown"
+        code = error.code if error else None
+        detail = (error.message if error else None) or ""
+        cause: FailureCause = error.cause if error else "unknown"
         advice = {
             "request": "the request itself was refused: retrying it unchanged will fail again",
             "service": "the service failed: the same request may succeed later",
             "unknown": "the cause is unknown",
-        }[self.cause]
-        super().__init__(
-            f"task {task.id} failed: {self.code or 'no code'}: {self.error_message or ''} ({advice})", task=task
-        )
+        }[cause]
+        super().__init__(f"task {task.id} failed: {code or 'no code'}: {detail} ({advice})", task=task)
+        self.code = code
+        self.message = detail
+        self.cause = cause
 
 
 class TaskCancelledError(TaskError):

@@ -85,7 +85,9 @@ def error_from_response(response: httpx.Response, *, task_id: str | None, redact
     text = redact(f"{method} {response.request.url.path} failed with HTTP {status}: {message}")
     # A POST answered with 5xx other than 503 may have created the task before failing.
     may_exist = method == "POST" and status >= 500 and status != 503
-    return status_error_class(status)(text, response=response, code=code, task_id=task_id, task_may_exist=may_exist)
+    return status_error_class(status)(
+        text, response=response, code=code, detail=message, task_id=task_id, task_may_exist=may_exist
+    )
 
 
 @dataclass
