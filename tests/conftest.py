@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -17,33 +16,15 @@ import pytest
 import respx
 
 from evolink_images import AsyncClient, Client
+from evolink_images.testing.fake import FakeClock
 
 BASE_URL = "https://api.evolink.ai"
 CANARY_KEY = "sk-evo-CANARY-5f1d2e7a9b"
 
 
-@dataclass
-class FakeClock:
-    """Monotonic time that moves only when something sleeps: tests never really wait."""
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0, f"negative sleep {seconds}"
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def async_sleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(now=1000.0)
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ from evolink_images import (
     WanImageToImage,
 )
 from evolink_images._polling import Poll, Sleep, wait_flow
+from evolink_images.testing.fake import FakeClock
 from evolink_images.testing.payloads import error_json, task_json
 
-from .conftest import BASE_URL, Face, FakeClock
+from .conftest import BASE_URL, Face
 
 TASK_URL = f"{BASE_URL}/v1/tasks/task-1"
 SUBMIT_URL = f"{BASE_URL}/v1/images/generations"

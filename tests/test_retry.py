@@ -12,9 +12,10 @@ import respx
 
 from evolink_images import APIError, APITimeoutError, InternalServerError, RateLimitError, WanImageToImage
 from evolink_images._retry import RetryPolicy, call_options, parse_retry_after
+from evolink_images.testing.fake import FakeClock
 from evolink_images.testing.payloads import error_json, task_json
 
-from .conftest import BASE_URL, Face, FakeClock
+from .conftest import BASE_URL, Face
 
 SUBMIT_URL = f"{BASE_URL}/v1/images/generations"
 TASK_URL = f"{BASE_URL}/v1/tasks/task-1"

@@ -117,7 +117,7 @@ def test_callback_url_refuses_every_non_public_form(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://example.com/hook", "HTTPS://Example.COM/h?x=1", "https://8.8.8.8/hook", "https://[2001:4860::1]/h"]
+    "url", ["https://example.com/hook", "HTTPS://Example.COM/h?x=1", "https://8.8.8.8/hook", "https://a.b.c:8443/h#x"]
 )
 def test_callback_url_accepts_public_https_hosts(url: str) -> None:
     assert fields_of(make(WAN_RULES, callback_url=url)) == []
@@ -177,3 +177,27 @@ def test_a_rejected_request_never_reaches_the_network(api_client: Face, api: res
     with pytest.raises(RequestValidationError):
         api_client.run(bad)
     assert route.call_count == 0
+
+
+def test_the_url_patterns_are_the_specs_character_for_character() -> None:
+    from evolink_images._rules import CALLBACK_URL_PATTERN, IMAGE_URL_PATTERN
+    from evolink_images.testing.spec import load_spec
+
+    schemas = load_spec()["components"]["schemas"]
+    assert schemas["ImageUrl"]["pattern"] == IMAGE_URL_PATTERN
+    assert schemas["CallbackUrl"]["pattern"] == CALLBACK_URL_PATTERN
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://user:pw@example.com:8443/a%20b.png?x=1#top", True),
+        ("https://[2001:db8::1]/a.png", False),
+        ("https://example.com/a%zz.png", False),
+        ("https://example.com/a.png#one#two", False),
+        ("https://exämple.com/a.png", False),
+        ("https://(\u0006/a.png", False),
+    ],
+)
+def test_image_urls_must_be_rfc_3986_uris(url: str, ok: bool) -> None:
+    assert (fields_of(make(WAN_RULES, image_urls=[url])) == []) is ok

@@ -75,9 +75,21 @@ QWEN_RULES = ModelRules(
 RULES: Mapping[str, ModelRules] = {rules.model: rules for rules in (WAN_RULES, QWEN_RULES)}
 
 # The spec's ImageUrl and CallbackUrl patterns, character for character (a test compares them), applied
-# with re.search as JSON Schema does. "$(?!\n)" is "end of string" in Python's dialect and in ECMA-262.
-IMAGE_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?#]\S*)?$(?!\n)"
-CALLBACK_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]://[^\s/?#]+([/?#]\S*)?$(?!\n)"
+# with re.search as JSON Schema does: RFC 3986 characters only, so a match is always a valid URI.
+# "$(?!\n)" is "end of string" in Python's dialect and in ECMA-262.
+_URI_CHARS = r"-A-Za-z0-9._~!$&'()*+,;="  # unreserved and sub-delims; "-" first, so not a range
+_PCT = r"%[0-9A-Fa-f]{2}"
+_URI_TAIL = (
+    rf"(?:(?:[{_URI_CHARS}:]|{_PCT})*@)?"  # userinfo
+    rf"(?:[{_URI_CHARS}]|{_PCT})+"  # host: a name or IPv4, never empty (no [IPv6] literal)
+    r"(?::[0-9]*)?"  # port
+    rf"(?:/(?:[{_URI_CHARS}:@]|{_PCT})*)*"  # path
+    rf"(?:\?(?:[{_URI_CHARS}:@/?]|{_PCT})*)?"  # query
+    rf"(?:#(?:[{_URI_CHARS}:@/?]|{_PCT})*)?"  # fragment
+    r"$(?!\n)"
+)
+IMAGE_URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://{_URI_TAIL}"
+CALLBACK_URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]://{_URI_TAIL}"
 _IMAGE_URL = re.compile(IMAGE_URL_PATTERN)
 _CALLBACK_URL = re.compile(CALLBACK_URL_PATTERN)
 _DOCUMENTED_FIELDS = frozenset({"model", "prompt", "image_urls", "n", "callback_url"})

@@ -16,7 +16,15 @@ import referencing
 import yaml
 from referencing.jsonschema import DRAFT202012
 
-__all__ = ["SPEC_URI", "iter_refs", "load_spec", "resolve_pointer", "schema_validator", "spec_path"]
+__all__ = [
+    "SPEC_URI",
+    "iter_refs",
+    "load_spec",
+    "pointer_validator",
+    "resolve_pointer",
+    "schema_validator",
+    "spec_path",
+]
 
 SPEC_URI = "urn:evolink-images:openapi"
 """The base URI the spec is registered under, so its ``#/components/...`` references resolve."""
@@ -54,17 +62,26 @@ def _registry() -> referencing.Registry[Any]:
 
 
 @functools.cache
+def pointer_validator(pointer: str) -> jsonschema.protocols.Validator:
+    """Return a Draft 2020-12 validator for the schema at a local pointer (``#/components/...``).
+
+    Raises:
+        KeyError: the pointer resolves to nothing.
+    """
+    resolve_pointer(load_spec(), pointer)
+    validator: jsonschema.protocols.Validator = jsonschema.Draft202012Validator(
+        {"$ref": f"{SPEC_URI}{pointer}"}, registry=_registry()
+    )
+    return validator
+
+
 def schema_validator(component: str) -> jsonschema.protocols.Validator:
     """Return a Draft 2020-12 validator for ``#/components/schemas/<component>``.
 
     Raises:
         KeyError: the spec has no such component.
     """
-    if component not in load_spec()["components"]["schemas"]:
-        raise KeyError(f"the spec has no schema {component!r}")
-    schema = {"$ref": f"{SPEC_URI}#/components/schemas/{component}"}
-    validator: jsonschema.protocols.Validator = jsonschema.Draft202012Validator(schema, registry=_registry())
-    return validator
+    return pointer_validator(f"#/components/schemas/{component}")
 
 
 def resolve_pointer(document: Mapping[str, Any], ref: str) -> Any:

@@ -1,0 +1,366 @@
+"""A fake EvoLink, built from the spec: one model of the API behind two faces.
+
+``FakeEvoLink.handle()`` is the whole API as a pure function of (method, URL, headers, body): it
+checks auth and validates each body against the spec's own JSON schemas (``spec.py``: a real JSON
+Schema engine, not hand-written checks), answers with spec-conformant bodies, and moves each task
+through its lifecycle on a controllable clock: ``pending``, ``processing`` with rising progress,
+then ``completed`` (result URLs it also serves as real PNG bytes), ``failed`` (with a failure code
+of api-facts.md section 4.2) or ``cancelled``. Faults are injected on demand (``faults.py``).
+
+Faces: ``handler`` is an httpx/respx side effect (in-process, sync and async clients alike);
+``server.FakeServer`` serves the same model over HTTP on loopback.
+
+Every accepted POST creates a task, whatever its ``Idempotency-Key``: the fake never hides a double
+submit, and ``created`` counts them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+import jsonschema
+
+from .faults import STATUS_FAULTS, TRANSPORT_FAULTS, Fault, Target
+from .images import gradient_png
+from .spec import load_spec, pointer_validator, schema_validator
+
+if TYPE_CHECKING:
+    from evolink_images import AsyncClient, Client
+
+__all__ = ["API_HOST", "FAKE_API_KEY", "FILES_HOST", "FakeClock", "FakeEvoLink", "FakeResponse", "TaskPlan"]
+
+API_HOST = "https://api.evolink.ai"
+FILES_HOST = "https://files.evolink.ai"
+FAKE_API_KEY = "sk-evo-fake-0000000000000000"
+_IDEMPOTENCY_KEY_SCHEMA = "#/components/parameters/IdempotencyKey/schema"
+
+
+@dataclass
+class FakeClock:
+    """Monotonic seconds that move only when told to (or when something sleeps on them)."""
+
+    now: float = 0.0
+    sleeps: list[float] = field(default_factory=list)
+    """Every sleep asked for, in order."""
+
+    def __call__(self) -> float:
+        """Return the current time."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += max(seconds, 0.0)
+
+    def sleep(self, seconds: float) -> None:
+        """A ``time.sleep`` stand-in: returns at once, time moves on."""
+        if seconds < 0:
+            raise ValueError(f"negative sleep: {seconds}")
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+    async def async_sleep(self, seconds: float) -> None:
+        """An ``asyncio.sleep`` stand-in."""
+        self.sleep(seconds)
+
+
+@dataclass
+class TaskPlan:
+    """How a created task behaves."""
+
+    duration: float = 10.0
+    """Seconds from creation to the terminal status."""
+    estimated_time: int | None = None
+    """What the create response says (default: the duration, rounded)."""
+    outcome: Literal["completed", "failed", "cancelled"] = "completed"
+    error_code: str = "service_error"
+    status: str | None = None
+    """A status to report instead of the lifecycle's (for example an unknown one), forever."""
+
+
+@dataclass
+class FakeResponse:
+    """What the fake answers: a status, headers and bytes (or a transport fault to raise)."""
+
+    status: int
+    headers: dict[str, str]
+    content: bytes
+    transport_fault: str | None = None
+
+    @classmethod
+    def json(cls, status: int, body: Any, headers: Mapping[str, str] | None = None) -> FakeResponse:
+        """A JSON response."""
+        return cls(status, {"content-type": "application/json", **(headers or {})}, json.dumps(body).encode())
+
+
+def _error(status: int, code: str | int, message: str, param: str | None = None, **headers: str) -> FakeResponse:
+    detail: dict[str, Any] = {"code": code, "message": message, "type": "invalid_request_error"}
+    if param:
+        detail["param"] = param
+    return FakeResponse.json(status, {"error": detail}, headers)
+
+
+@dataclass
+class _Task:
+    id: str
+    model: str
+    created_at: float
+    created_unix: int
+    n: int
+    prompt: str
+    plan: TaskPlan
+
+
+@dataclass
+class FakeEvoLink:
+    """The fake API. Its state is open for assertions: ``tasks``, ``created``, ``requests``."""
+
+    api_key: str = FAKE_API_KEY
+    clock: Callable[[], float] = field(default_factory=FakeClock)
+    base_url: str = API_HOST
+    files_url: str = FILES_HOST
+    plan: TaskPlan = field(default_factory=TaskPlan)
+    tasks: dict[str, _Task] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    auth_sent_to_files: int = 0
+    _faults: list[Fault] = field(default_factory=list)
+    _next_plans: list[TaskPlan] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _opened: list[Callable[[], None]] = field(default_factory=list)
+    _async_opened: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def created(self) -> int:
+        """How many tasks were created (each one a charge on a real account)."""
+        return len(self.tasks)
+
+    def posts(self) -> int:
+        """How many POSTs reached the fake."""
+        return sum(1 for method, _ in self.requests if method == "POST")
+
+    def next_task(self, **plan: Any) -> None:
+        """Make the next created task follow ``TaskPlan(**plan)`` instead of the default plan."""
+        self._next_plans.append(TaskPlan(**plan))
+
+    def inject(self, kind: str, *, target: Target = "GET", times: int = 1, **options: Any) -> None:
+        """Queue a fault for the next ``times`` requests to ``target`` (see ``faults.py``)."""
+        self._faults.append(Fault(kind, target=target, times=times, **options))
+
+    def client(self, **options: Any) -> Client:
+        """A ``Client`` wired to this fake in-process, sharing its clock (so waiting takes no real time)."""
+        from evolink_images import Client
+
+        http = httpx.Client(transport=httpx.MockTransport(self.handler))
+        self._opened.append(http.close)
+        clock = self.clock
+        sleep = clock.sleep if isinstance(clock, FakeClock) else None
+        return Client(self.api_key, base_url=self.base_url, http_client=http, clock=clock, sleep=sleep, **options)
+
+    def async_client(self, **options: Any) -> AsyncClient:
+        """An ``AsyncClient`` wired to this fake in-process, sharing its clock."""
+        from evolink_images import AsyncClient
+
+        http = httpx.AsyncClient(transport=httpx.MockTransport(self.handler))
+        self._async_opened.append(http.aclose)
+        clock = self.clock
+        sleep = clock.async_sleep if isinstance(clock, FakeClock) else None
+        return AsyncClient(self.api_key, base_url=self.base_url, http_client=http, clock=clock, sleep=sleep, **options)
+
+    def close(self) -> None:
+        """Close the sync connections made by ``client()`` (``aclose()`` closes the async ones)."""
+        while self._opened:
+            self._opened.pop()()
+
+    async def aclose(self) -> None:
+        """Close every connection made by ``client()`` and ``async_client()``."""
+        self.close()
+        while self._async_opened:
+            await self._async_opened.pop()()
+
+    # The respx / httpx.MockTransport face.
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        """Answer an httpx request (raise the httpx exception of a transport fault)."""
+        answer = self.handle(request.method, str(request.url), request.headers, request.content)
+        if answer.transport_fault is not None:
+            raise _TRANSPORT_EXCEPTIONS[answer.transport_fault](answer.transport_fault, request=request)
+        # A stream (not content=) so that the body is read as from a wire and httpx sets .elapsed.
+        return httpx.Response(answer.status, headers=answer.headers, stream=httpx.ByteStream(answer.content))
+
+    def handle(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> FakeResponse:
+        """Answer one request; thread-safe."""
+        with self._lock:
+            self.requests.append((method, url))
+            if url.startswith(self.files_url):
+                return self._files(method, url, headers)
+            path = url[len(self.base_url) :] if url.startswith(self.base_url) else httpx.URL(url).path
+            path = path.split("?", 1)[0]
+            if path == "/v1/images/generations":
+                if method != "POST":
+                    return _error(405, "method_not_allowed", "use POST", Allow="POST")
+                return self._authorised(headers) or self._create(headers, body)
+            if path.startswith("/v1/tasks/") and path.count("/") == 3:
+                if method != "GET":
+                    return _error(405, "method_not_allowed", "use GET", Allow="GET")
+                return self._authorised(headers) or self._read(httpx.URL(url).path.rsplit("/", 1)[1])
+            return _error(404, "not_found", f"no route for {path}")
+
+    def _fault(self, target: Target) -> Fault | None:
+        for fault in self._faults:
+            if fault.target == target:
+                fault.times -= 1
+                if fault.times == 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    def _authorised(self, headers: Mapping[str, str]) -> FakeResponse | None:
+        if headers.get("authorization") == f"Bearer {self.api_key}":
+            return None
+        return _error(401, "unauthorized", "Invalid or missing API key")
+
+    def _create(self, headers: Mapping[str, str], body: bytes) -> FakeResponse:
+        fault = self._fault("POST")
+        if fault is not None and not fault.creates_task:
+            return self._faulty(fault, None)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return _error(400, "invalid_request", "the body is not JSON")
+        # Validate against the variant the discriminator names, so the message is about that model.
+        union = load_spec()["components"]["schemas"]["ImageEditRequest"]
+        model = payload.get("model") if isinstance(payload, dict) else None
+        variant = union["discriminator"]["mapping"].get(model) if isinstance(model, str) else None
+        validator = pointer_validator(variant) if variant else schema_validator("ImageEditRequest")
+        problem = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+        if problem is not None:
+            param = ".".join(str(part) for part in problem.absolute_path) or None
+            return _error(400, "invalid_request", problem.message[:300], param)
+        key = headers.get("idempotency-key")
+        if key is not None and not pointer_validator(_IDEMPOTENCY_KEY_SCHEMA).is_valid(key):
+            return _error(400, "invalid_request", "Idempotency-Key must be 16-96 of [A-Za-z0-9._-]", "Idempotency-Key")
+        plan = self._next_plans.pop(0) if self._next_plans else self.plan
+        number = next(self._ids)
+        unix = int(time.time())
+        task = _Task(
+            id=f"task-unified-{unix}-{number:08d}",
+            model=payload["model"],
+            created_at=self.clock(),
+            created_unix=unix,
+            n=payload.get("n", 1),
+            prompt=payload["prompt"],
+            plan=plan,
+        )
+        self.tasks[task.id] = task
+        body_out = self._body(task, on_create=True)
+        return self._faulty(fault, body_out) if fault is not None else FakeResponse.json(200, body_out)
+
+    def _read(self, task_id: str) -> FakeResponse:
+        fault = self._fault("GET")
+        task = self.tasks.get(task_id)
+        if task is None:
+            # The spec does not restrict an id's shape, so every unknown id is a 404 (never a 400).
+            return _error(404, "task_not_found", f"task {task_id} not found", "task_id")
+        body = self._body(task, on_create=False)
+        return self._faulty(fault, body) if fault is not None else FakeResponse.json(200, body)
+
+    def _status(self, task: _Task) -> tuple[str, int]:
+        plan = task.plan
+        elapsed = self.clock() - task.created_at
+        if plan.status is not None:
+            return plan.status, 0
+        if elapsed >= plan.duration:
+            return plan.outcome, 100 if plan.outcome == "completed" else 0
+        if elapsed < plan.duration * 0.1:
+            return "pending", 0
+        return "processing", min(99, int(100 * elapsed / plan.duration))
+
+    def _body(self, task: _Task, *, on_create: bool) -> dict[str, Any]:
+        status, progress = ("pending", 0) if on_create else self._status(task)
+        reserved = round(1.2 * task.n, 2) if task.model.startswith("wan") else 1
+        body: dict[str, Any] = {
+            "created": task.created_unix,
+            "id": task.id,
+            "model": task.model,
+            "object": "image.generation.task",
+            "progress": progress,
+            "status": status,
+            "task_info": {"can_cancel": status == "pending"},
+            "type": "image",
+            "usage": {"billing_rule": "per_call", "credits_reserved": reserved, "user_group": "default"},
+        }
+        if on_create:
+            estimate = task.plan.estimated_time
+            body["task_info"]["estimated_time"] = round(task.plan.duration) if estimate is None else estimate
+        if status == "completed":
+            body["results"] = [f"{self.files_url}/results/{task.id}-{i}.png" for i in range(task.n)]
+            body["usage"]["credits_used"] = reserved
+        elif status in {"failed", "cancelled"}:
+            code = "request_cancelled" if status == "cancelled" else task.plan.error_code
+            body["error"] = {"code": code, "message": f"the task ended: {code}", "type": "task_error"}
+        return body
+
+    def _files(self, method: str, url: str, headers: Mapping[str, str]) -> FakeResponse:
+        if "authorization" in headers:
+            self.auth_sent_to_files += 1
+        fault = self._fault("files")
+        name = url.rsplit("/", 1)[-1]
+        task_id, _, index = name.removesuffix(".png").rpartition("-")
+        task = self.tasks.get(task_id)
+        if method != "GET" or task is None or self._status(task)[0] != "completed" or not index.isdigit():
+            return FakeResponse(404, {"content-type": "text/plain"}, b"not found")
+        image = gradient_png(96, 64, f"{task.prompt}#{index}")
+        response = FakeResponse(200, {"content-type": "image/png"}, image)
+        return self._faulty(fault, None, response) if fault is not None else response
+
+    def _faulty(self, fault: Fault, body: dict[str, Any] | None, plain: FakeResponse | None = None) -> FakeResponse:
+        """Apply ``fault`` to the response that ``body`` (a task) or ``plain`` would have been."""
+        kind = fault.kind
+        if kind in TRANSPORT_FAULTS:
+            return FakeResponse(0, {}, b"", transport_fault=kind)
+        if kind in STATUS_FAULTS:
+            status = STATUS_FAULTS[kind]
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            if kind == "bad_gateway_html":
+                return FakeResponse(status, {"content-type": "text/html"}, b"<html><h1>502 Bad Gateway</h1></html>")
+            return _error(status, kind, f"injected fault: {kind}", **extra)
+        if kind == "html_result":
+            return FakeResponse(200, {"content-type": "text/html"}, b"<html>expired</html>")
+        text = json.dumps(body if body is not None else {}).encode()
+        damaged: dict[str, Callable[[], FakeResponse]] = {
+            "truncated_json": lambda: FakeResponse(200, {"content-type": "application/json"}, text[: len(text) // 2]),
+            "not_json": lambda: FakeResponse(200, {"content-type": "text/plain"}, b"OK"),
+            "empty_body": lambda: FakeResponse(200, {"content-type": "application/json"}, b""),
+        }
+        if kind in damaged:
+            return damaged[kind]()
+        changed = dict(body or {})
+        if kind == "unknown_status":
+            changed["status"] = "queued_for_moderation"
+        elif kind == "extra_fields":
+            changed["watermark"] = {"position": "bottom-right"}
+            changed["task_info"] = {**changed.get("task_info", {}), "queue_position": 3}
+        elif kind == "missing_fields":
+            changed = {"id": changed["id"], "status": changed["status"]}
+        elif kind == "task_info_null":
+            changed["task_info"] = None
+        elif kind == "completed_without_results":
+            changed["status"] = "completed"
+            changed.pop("results", None)
+        elif kind == "huge_body":
+            changed["padding"] = "x" * 5_000_000
+        return FakeResponse.json(200, changed)
+
+
+_TRANSPORT_EXCEPTIONS: dict[str, type[httpx.TransportError]] = {
+    "connect_error": httpx.ConnectError,
+    "connect_timeout": httpx.ConnectTimeout,
+    "read_timeout": httpx.ReadTimeout,
+    "dropped": httpx.RemoteProtocolError,
+}
