@@ -31,7 +31,7 @@ class Task:
     """
 
     id: str
-    """ The task id, e.g. `task-unified-1757156493-imcg5zqt`. """
+    """ The task id, e.g. `task-unified-1757156493-imcg5zqt` (never empty). """
     status: KnownTaskStatus | str
     """ `pending`, `processing`, `completed`, `failed` or `cancelled`. Open: new values may
     appear, and an unknown status counts as not finished.

@@ -263,6 +263,8 @@ class FakeEvoLink:
 
     def _read(self, task_id: str) -> FakeResponse:
         fault = self._fault("GET")
+        if fault is not None and (fault.kind in TRANSPORT_FAULTS or fault.kind in STATUS_FAULTS):
+            return self._faulty(fault, None)  # the fault comes first, known task or not
         task = self.tasks.get(task_id)
         if task is None:
             # The spec does not restrict an id's shape, so every unknown id is a 404 (never a 400).
