@@ -23,8 +23,8 @@ from evolink_api.types import Response
 
 from ._errors import (
     APIConnectionError,
-    APIError,
     APIResponseError,
+    APIStatusError,
     APITimeoutError,
     EvoLinkError,
     status_error_class,
@@ -74,7 +74,9 @@ def _error_fields(response: httpx.Response) -> tuple[str | int | None, str | Non
     )
 
 
-def error_from_response(response: httpx.Response, *, task_id: str | None, redact: Callable[[str], str]) -> APIError:
+def error_from_response(
+    response: httpx.Response, *, task_id: str | None, redact: Callable[[str], str]
+) -> APIStatusError:
     """Build the typed error for an HTTP error status, whatever its body (JSON, HTML, empty)."""
     code, message = _error_fields(response)
     status = response.status_code
