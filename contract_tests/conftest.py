@@ -11,6 +11,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["pytester"]
+
 BUDGETS = {"dev": 30, "ci": 60, "fuzz": 10_000}
 """Examples per property in each profile."""
 

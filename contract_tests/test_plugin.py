@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from evolink_images import Client, QwenImageEdit
@@ -24,3 +27,12 @@ def test_the_fixtures_client_waits_on_the_fakes_clock(fake_evolink: FakeEvoLink)
     task = client.run(QwenImageEdit("Add a hat", ["https://example.com/cat.png"]))
     assert task.is_completed
     assert fake_evolink.auth_sent_to_files == 0
+
+
+def test_the_readme_fixture_example_passes_as_a_third_partys_test(pytester: pytest.Pytester) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### In your own tests", 1)[1]
+    example = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+    pytester.makepyfile(test_readme_example=example)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

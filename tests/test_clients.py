@@ -6,6 +6,7 @@ import inspect
 import io
 import logging
 import traceback
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -361,3 +362,57 @@ def test_odd_but_harmless_task_fields_are_tolerated() -> None:
 def test_task_bodies_that_cannot_be_acted_on_are_refused(body: dict[str, Any]) -> None:
     with pytest.raises(TypeError):
         Task.from_dict(body)
+
+
+class CutStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body that breaks off after some bytes, or that is longer than announced (no Content-Length)."""
+
+    def __init__(self, chunks: int, fail: bool) -> None:
+        self.chunks = chunks
+        self.fail = fail
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from [b"x" * 40] * self.chunks
+        if self.fail:
+            raise httpx.ReadError("connection reset mid-body")
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in [b"x" * 40] * self.chunks:
+            yield chunk
+        if self.fail:
+            raise httpx.ReadError("connection reset mid-body")
+
+
+@pytest.mark.parametrize(
+    ("stream", "match"),
+    [(CutStream(2, fail=True), "could not be fetched"), (CutStream(5, fail=False), "over 100 bytes")],
+    ids=["cut mid-body", "longer than the cap, unannounced"],
+)
+def test_a_download_that_fails_mid_body_leaves_no_file_behind(
+    api_client: Face, api: respx.Router, tmp_path: Path, stream: CutStream, match: str
+) -> None:
+    api.get(f"{RESULT_HOST}/r/0.png").mock(
+        return_value=httpx.Response(200, headers={"content-type": "image/png"}, stream=stream)
+    )
+    with pytest.raises(DownloadError, match=match):
+        api_client.download(completed(f"{RESULT_HOST}/r/0.png"), tmp_path, max_bytes=100)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        ("https://api.evolink.ai/v1/tasks/t", True),
+        ("https://files.evolink.ai/r/0.png", False),
+        ("http://api.evolink.ai/v1/tasks/t", False),
+        ("https://api.evolink.ai:8443/v1/tasks/t", False),
+        ("https://evil.example/?u=https://api.evolink.ai", False),
+    ],
+)
+def test_the_bearer_auth_goes_only_to_the_apis_own_origin(url: str, sent: bool) -> None:
+    from evolink_images._config import BearerAuth
+
+    auth = BearerAuth(CANARY_KEY, httpx.URL(BASE_URL))
+    request = next(auth.auth_flow(httpx.Request("GET", url)))
+    assert ("Authorization" in request.headers) is sent
+    assert CANARY_KEY not in repr(auth)

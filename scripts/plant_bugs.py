@@ -1,0 +1,119 @@
+"""Prove the test suite has teeth: plant one bug at a time in a scratch copy and check it is caught.
+
+    scripts/plant-bugs            # every bug; prints a table; exits 1 if any bug goes uncaught
+
+Each bug is a textual change to one file (and, where the spec changes, a regeneration). The suite
+(tests/ and contract_tests/, ci profile) runs against the scratch copy with -x; a bug is caught
+when it fails. Nothing in the working tree is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Bug:
+    """One planted bug: replace ``old`` by ``new`` in ``path``."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+    regenerate: bool = False
+
+
+BUGS = [
+    Bug("wan image limit off by one", "wrapper/evolink_images/_rules.py", "image_count=(1, 2)", "image_count=(1, 3)"),
+    Bug("prompt limit off by one", "wrapper/evolink_images/_rules.py", "prompt_length: tuple[int, int] = (1, 2000)",
+        "prompt_length: tuple[int, int] = (1, 2001)"),
+    Bug("cancelled treated as still running", "wrapper/evolink_images/_task.py",
+        'TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})',
+        'TERMINAL_STATUSES = frozenset({"completed", "failed"})'),
+    Bug("a POST retried after a 500", "wrapper/evolink_images/_retry.py",
+        "_POST_RETRY_STATUSES = frozenset({429, 503})", "_POST_RETRY_STATUSES = frozenset({429, 500, 503})"),
+    Bug("a POST retried after a read timeout", "wrapper/evolink_images/_retry.py",
+        "_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)",
+        "_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ReadTimeout)"),
+    Bug("an unknown status crashing the parser", "openapi/evolink-images.yaml",
+        '            - $ref: "#/components/schemas/KnownTaskStatus"\n            - type: string',
+        '            - $ref: "#/components/schemas/KnownTaskStatus"', regenerate=True),
+    Bug("the spec and the validation table disagreeing", "openapi/evolink-images.yaml",
+        "          minItems: 1\n          maxItems: 3", "          minItems: 1\n          maxItems: 4"),
+    Bug("a 429 during polling ending the wait", "wrapper/evolink_images/_polling.py",
+        "(error.status_code == 429 or error.status_code >= 500)", "error.status_code >= 500"),
+    Bug("the wait outliving its deadline", "wrapper/evolink_images/_polling.py",
+        "room = deadline - reserve - now", "room = deadline + 30 - reserve - now"),
+    Bug("the key sent to any host", "wrapper/evolink_images/_config.py",
+        "if (request.url.scheme, request.url.host, request.url.port) == self._origin:", "if True:"),
+    Bug("a private callback host allowed", "wrapper/evolink_images/_addresses.py",
+        "if not ip.is_global or ip.is_multicast:", "if ip.is_multicast:"),
+    Bug("extra_body silently dropped", "wrapper/evolink_images/_requests.py",
+        "        return {**super().to_dict(), **self.extra}\n\n\nclass _QwenBody",
+        "        return super().to_dict()\n\n\nclass _QwenBody"),
+    Bug("a partial download left behind", "wrapper/evolink_images/_download.py",
+        "            self._temp.unlink(missing_ok=True)", "            os.replace(self._temp, self.path)"),
+    Bug("the fake accepting requests without a key", "wrapper/evolink_images/testing/fake.py",
+        'if headers.get("authorization") == f"Bearer {self.api_key}":', "if True:"),
+    Bug("the API key in an error message", "wrapper/evolink_images/_config.py",
+        'return text.replace(self.api_key, "<redacted>") if self.api_key in text else text', "return text"),
+]  # fmt: skip
+
+
+def plant(bug: Bug, scratch: Path) -> None:
+    """Copy the project to ``scratch`` and apply ``bug`` there."""
+    shutil.copytree(
+        ROOT, scratch, ignore=shutil.ignore_patterns(".venv", ".git", "*_cache", ".hypothesis", "__pycache__")
+    )
+    target = scratch / bug.path
+    text = target.read_text(encoding="utf-8")
+    if text.count(bug.old) != 1:
+        raise SystemExit(f"{bug.name}: the text to replace is not in {bug.path} exactly once; update the bug list")
+    target.write_text(text.replace(bug.old, bug.new), encoding="utf-8")
+    if bug.regenerate:
+        subprocess.run([str(scratch / "scripts" / "regenerate")], check=True, capture_output=True)
+
+
+def caught(scratch: Path) -> tuple[bool, str]:
+    """Run the suite on ``scratch``; return whether it failed, and the first failing test."""
+    env = {**os.environ, "PYTHONPATH": f"{scratch / 'wrapper'}{os.pathsep}{scratch / 'generated'}",
+           "HYPOTHESIS_PROFILE": "ci"}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "tests", "contract_tests"],
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    first = next((line for line in result.stdout.splitlines() if line.startswith("FAILED")), "")
+    return result.returncode != 0, first.removeprefix("FAILED ").split(" - ")[0]
+
+
+def main() -> int:
+    """Plant every bug; print what caught each."""
+    missed = 0
+    print(f"{'bug':48} {'caught':7} {'secs':>5}  by")
+    for bug in BUGS:
+        with tempfile.TemporaryDirectory() as temp:
+            scratch = Path(temp) / "project"
+            start = time.monotonic()
+            plant(bug, scratch)
+            failed, test = caught(scratch)
+        missed += not failed
+        print(f"{bug.name:48} {'yes' if failed else 'NO':7} {time.monotonic() - start:5.1f}  {test}")
+    print(f"\n{len(BUGS) - missed} of {len(BUGS)} planted bugs caught.")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
