@@ -124,7 +124,7 @@ def _check_image_urls(urls: Any, rules: ModelRules) -> list[Violation]:
                 Violation(
                     f"image_urls[{index}]",
                     f"{_short(url)} is not an absolute http(s) URL",
-                    "http:// or https://, a host, no white space",
+                    "http(s)://, a host name or IPv4, RFC 3986 characters only",
                 )
             )
     return found

@@ -114,6 +114,7 @@ class _Task:
     created_unix: int
     n: int
     prompt: str
+    image_urls: list[str]
     plan: TaskPlan
 
 
@@ -129,6 +130,8 @@ class FakeEvoLink:
     tasks: dict[str, _Task] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     auth_sent_to_files: int = 0
+    inputs: dict[str, bytes] = field(default_factory=dict)
+    """Input images the fake hosts itself, by name, under ``<files_url>/inputs/``."""
     _faults: list[Fault] = field(default_factory=list)
     _next_plans: list[TaskPlan] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -144,6 +147,15 @@ class FakeEvoLink:
     def posts(self) -> int:
         """How many POSTs reached the fake."""
         return sum(1 for method, _ in self.requests if method == "POST")
+
+    def host_input(self, name: str, image: bytes) -> str:
+        """Host an input image at ``<files_url>/inputs/<name>``; return its URL.
+
+        Results of tasks whose first input is hosted here are that image, really edited as the
+        prompt asks (``render.py``, with Pillow); other results are generated gradients.
+        """
+        self.inputs[name] = image
+        return f"{self.files_url}/inputs/{name}"
 
     def next_task(self, **plan: Any) -> None:
         """Make the next created task follow ``TaskPlan(**plan)`` instead of the default plan."""
@@ -255,6 +267,7 @@ class FakeEvoLink:
             created_unix=unix,
             n=payload.get("n", 1),
             prompt=payload["prompt"],
+            image_urls=list(payload["image_urls"]),
             plan=plan,
         )
         self.tasks[task.id] = task
@@ -312,14 +325,29 @@ class FakeEvoLink:
         if "authorization" in headers:
             self.auth_sent_to_files += 1
         fault = self._fault("files")
-        name = url.rsplit("/", 1)[-1]
+        folder, _, name = url[len(self.files_url) :].lstrip("/").partition("/")
+        if method == "GET" and folder == "inputs" and name in self.inputs:
+            return FakeResponse(200, {"content-type": "image/png"}, self.inputs[name])
         task_id, _, index = name.removesuffix(".png").rpartition("-")
         task = self.tasks.get(task_id)
-        if method != "GET" or task is None or self._status(task)[0] != "completed" or not index.isdigit():
+        if method != "GET" or folder != "results" or task is None or not index.isdigit():
             return FakeResponse(404, {"content-type": "text/plain"}, b"not found")
-        image = gradient_png(96, 64, f"{task.prompt}#{index}")
-        response = FakeResponse(200, {"content-type": "image/png"}, image)
+        if self._status(task)[0] != "completed" or int(index) >= task.n:
+            return FakeResponse(404, {"content-type": "text/plain"}, b"not found")
+        response = FakeResponse(200, {"content-type": "image/png"}, self._result_image(task, int(index)))
         return self._faulty(fault, None, response) if fault is not None else response
+
+    def _result_image(self, task: _Task, index: int) -> bytes:
+        hosted = f"{self.files_url}/inputs/"
+        source = task.image_urls[0]
+        if source.startswith(hosted) and source[len(hosted) :] in self.inputs:
+            try:
+                from .render import edit_image
+            except ImportError:  # pragma: no cover - Pillow is in the cli and dev extras
+                pass
+            else:
+                return edit_image(self.inputs[source[len(hosted) :]], task.prompt, index)
+        return gradient_png(96, 64, f"{task.prompt}#{index}")
 
     def _faulty(self, fault: Fault, body: dict[str, Any] | None, plain: FakeResponse | None = None) -> FakeResponse:
         """Apply ``fault`` to the response that ``body`` (a task) or ``plain`` would have been."""

@@ -1,0 +1,143 @@
+"""The commands that talk to EvoLink: edit, status, download, validate.
+
+Each returns its exit code; errors propagate to ``main``, which turns them into one line on stderr.
+``Session`` carries what every command shares: the client, the output mode, and the task in hand
+(so that Ctrl-C can say which task to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._client import Client
+from .._errors import RequestValidationError, Violation
+from .._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
+from .._rules import check, validate
+from .._task import Task
+from ._progress import Progress
+
+__all__ = ["Session", "build_request", "download", "edit", "run_edit", "status", "task_summary", "validate_only"]
+
+
+@dataclass
+class Session:
+    """One run of the command line."""
+
+    client_factory: Callable[[], Client]
+    as_json: bool = False
+    task_id: str | None = None
+    _client: Client | None = field(default=None, repr=False)
+
+    @property
+    def client(self) -> Client:
+        """The client, built on first use (``validate`` never builds one)."""
+        if self._client is None:
+            self._client = self.client_factory()
+        return self._client
+
+    def close(self) -> None:
+        """Close the client, if one was built."""
+        if self._client is not None:
+            self._client.close()
+
+    def emit(self, text: str, data: dict[str, Any]) -> None:
+        """Print the human line, or the JSON document with --json (then nothing else on stdout)."""
+        print(json.dumps(data, indent=2) if self.as_json else text)
+
+
+def task_summary(task: Task) -> dict[str, Any]:
+    """A task as JSON-ready data."""
+    error = None
+    if task.error is not None:
+        error = {"code": task.error.code, "message": task.error.message, "cause": task.error.cause}
+    return {
+        "id": task.id,
+        "status": task.status,
+        "progress": task.progress,
+        "results": list(task.results),
+        "error": error,
+        "estimated_time": task.estimated_time,
+        "model": task.model,
+    }
+
+
+def build_request(args: argparse.Namespace) -> ImageEditRequest:
+    """The request the options describe (not yet validated)."""
+    if args.model == WanImageToImage.MODEL:
+        return WanImageToImage(args.prompt, args.images, n=args.n, callback_url=args.callback_url)
+    request = QwenImageEdit(args.prompt, args.images, callback_url=args.callback_url)
+    if args.n is not None:  # refuse it by name, with the request's other problems, rather than drop it
+        violation = Violation("n", f"is set to {args.n}", f"{request.model} takes no n")
+        raise RequestValidationError([violation, *check(request)])
+    return request
+
+
+def validate_only(session: Session, args: argparse.Namespace) -> int:
+    """``validate``: check the request; no network, no key."""
+    validate(build_request(args))
+    session.emit("valid: nothing wrong with this request", {"valid": True, "violations": []})
+    return 0
+
+
+def run_edit(session: Session, request: ImageEditRequest, *, out: Path, timeout: float, wait: bool = True) -> int:
+    """Validate, submit, wait with progress, download; print the paths (shared by edit and demo)."""
+    validate(request)
+    client = session.client
+    task = client.submit(request)
+    session.task_id = task.id
+    if not wait:
+        session.emit(f"submitted {task.id}; follow it with: evolink-images status {task.id} --wait", task_summary(task))
+        return 0
+    progress = Progress()
+    try:
+        task = client.wait(task, timeout=timeout, on_update=progress)
+    finally:
+        progress.finish()
+    paths = client.download(task, out)
+    lines = "\n".join(str(path) for path in paths)
+    session.emit(lines, {"task": task_summary(task), "files": [str(path) for path in paths]})
+    return 0
+
+
+def edit(session: Session, args: argparse.Namespace) -> int:
+    """``edit``."""
+    return run_edit(session, build_request(args), out=Path(args.out), timeout=args.timeout, wait=not args.no_wait)
+
+
+def status(session: Session, args: argparse.Namespace) -> int:
+    """``status``: show a task, or wait for it."""
+    session.task_id = args.task_id
+    client = session.client
+    if args.wait:
+        progress = Progress()
+        try:
+            task = client.wait(args.task_id, timeout=args.timeout, on_update=progress)
+        finally:
+            progress.finish()
+    else:
+        task = client.get_task(args.task_id)
+    text = f"{task.id}  {task.status}  {task.progress}%"
+    if task.results:
+        text += "\n" + "\n".join(task.results)
+    session.emit(text, task_summary(task))
+    return 0
+
+
+def download(session: Session, args: argparse.Namespace) -> int:
+    """``download``: save a completed task's results."""
+    session.task_id = args.task_id
+    task = session.client.get_task(args.task_id)
+    paths = session.client.download(task, Path(args.out))
+    session.emit("\n".join(str(path) for path in paths), {"task": task_summary(task), "files": [str(p) for p in paths]})
+    return 0
+
+
+def stderr(text: str) -> None:
+    """Print one line on stderr."""
+    print(text, file=sys.stderr)

@@ -1,0 +1,65 @@
+"""The commands that need no key: ``demo`` (a real edit against a local fake) and ``serve-fake``.
+
+Both need the ``cli`` extra (the fake validates with jsonschema and edits with Pillow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .._client import Client
+from .._config import ConfigurationError
+from .._requests import WanImageToImage
+from ._commands import Session, run_edit
+
+__all__ = ["demo", "serve_fake"]
+
+
+def _fake_modules() -> tuple[type, type, type, object]:
+    try:
+        from ..testing.fake import FakeEvoLink, TaskPlan
+        from ..testing.render import sample_scene
+        from ..testing.server import FakeServer
+    except ImportError as error:
+        raise ConfigurationError(
+            f"this command needs the cli extra ({error.name} is missing): pip install 'evolink-images[cli]'"
+        ) from None
+    return FakeEvoLink, TaskPlan, FakeServer, sample_scene
+
+
+def demo(session: Session, args: argparse.Namespace) -> int:
+    """``demo``: start a fake EvoLink on loopback, serve a sample image, edit it for real, save the results."""
+    fake_class, plan_class, server_class, sample_scene = _fake_modules()
+    out = Path(args.out)
+    fake = fake_class(clock=time.monotonic, plan=plan_class(duration=4.0))
+    with server_class(fake) as server:
+        image = sample_scene()  # type: ignore[operator]
+        url = server.fake.host_input("sample.png", image)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "input.png").write_bytes(image)
+        print(f"A fake EvoLink is serving on {server.base_url} (no key, no network).", file=sys.stderr)
+        print(f"Input image: {out / 'input.png'}; asking for {args.n} x {args.prompt!r}.", file=sys.stderr)
+        session.client_factory = lambda: Client(server.fake.api_key, base_url=server.base_url)
+        request = WanImageToImage(args.prompt, [url], n=args.n)
+        return run_edit(session, request, out=out, timeout=60.0)
+
+
+def serve_fake(session: Session, args: argparse.Namespace) -> int:
+    """``serve-fake``: serve the fake until Ctrl-C."""
+    fake_class, plan_class, server_class, sample_scene = _fake_modules()
+    fake = fake_class(clock=time.monotonic, plan=plan_class(duration=args.duration))
+    with server_class(fake, port=args.port) as server:
+        sample = server.fake.host_input("sample.png", sample_scene())  # type: ignore[operator]
+        print(f"Fake EvoLink on {server.base_url}", flush=True)
+        print(f"  API key:      {server.fake.api_key}  (the fake's own; it works nowhere else)", flush=True)
+        print(f"  sample image: {sample}", flush=True)
+        print("Ctrl-C stops it.", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
+    return 0

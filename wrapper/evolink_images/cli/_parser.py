@@ -1,0 +1,118 @@
+"""The command line's grammar: every command, its options, and an example in each ``--help``."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["EXIT_CODES", "build_parser"]
+
+EXIT_CODES = {
+    "ok": 0,
+    "invalid input": 2,
+    "API error": 3,
+    "task failed or cancelled": 4,
+    "timeout": 5,
+    "interrupted": 130,
+}
+
+_EXITS = "exit codes: " + ", ".join(f"{code} {name}" for name, code in EXIT_CODES.items())
+_KEY = "The API key is read from EVOLINK_API_KEY (never from the command line, never printed)."
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def _request_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, choices=["wan2.5-image-to-image", "qwen-image-edit"])
+    parser.add_argument("--prompt", required=True, help="how to edit the images (1 to 2000 characters)")
+    parser.add_argument(
+        "--image", dest="images", action="append", required=True, metavar="URL", help="an input image URL (repeat)"
+    )
+    parser.add_argument("--n", type=int, help="images to make, 1 to 4 (wan2.5-image-to-image only)")
+    parser.add_argument("--callback-url", help="an https URL on a public host, called when the task ends")
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str, example: str
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=f"{summary}\n\nexample:\n  {example}\n\n{_EXITS}",
+        formatter_class=_formatter,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of ``evolink-images``."""
+    parser = argparse.ArgumentParser(
+        prog="evolink-images",
+        description=f"Edit images with EvoLink (wan2.5-image-to-image, qwen-image-edit).\n{_KEY}\n\n"
+        "example:\n  evolink-images demo        # no key, no network: a local fake EvoLink\n\n" + _EXITS,
+        formatter_class=_formatter,
+    )
+    parser.add_argument("--base-url", help="the API's URL (default https://api.evolink.ai)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    edit = _command(
+        commands,
+        "edit",
+        "Validate, submit, wait with progress, download the results and print their paths.",
+        "evolink-images edit --model qwen-image-edit --prompt 'Add a hat' --image https://example.com/cat.png",
+    )
+    _request_options(edit)
+    edit.add_argument("--no-wait", action="store_true", help="submit, print the task id and stop")
+    edit.add_argument("--out", default="out", help="where to save the results (default: ./out)")
+    edit.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (default 600)")
+    edit.add_argument("--json", action="store_true", help="print JSON, and nothing else, on stdout")
+
+    status = _command(
+        commands,
+        "status",
+        "Show a task; with --wait, wait for it to end.",
+        "evolink-images status task-unified-... --wait",
+    )
+    status.add_argument("task_id", metavar="TASK_ID")
+    status.add_argument("--wait", action="store_true", help="poll until the task ends")
+    status.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (default 600)")
+    status.add_argument("--json", action="store_true", help="print JSON, and nothing else, on stdout")
+
+    download = _command(
+        commands,
+        "download",
+        "Save a completed task's result images (URLs expire 24 h after completion).",
+        "evolink-images download task-unified-... --out results/",
+    )
+    download.add_argument("task_id", metavar="TASK_ID")
+    download.add_argument("--out", required=True, help="the folder to save into")
+    download.add_argument("--json", action="store_true", help="print JSON, and nothing else, on stdout")
+
+    validate = _command(
+        commands,
+        "validate",
+        "Check a request against its model's rules, with no network and no key.",
+        "evolink-images validate --model wan2.5-image-to-image --prompt 'Night' --image https://e.com/a.png --n 5",
+    )
+    _request_options(validate)
+    validate.add_argument("--json", action="store_true", help="print JSON, and nothing else, on stdout")
+
+    serve = _command(
+        commands,
+        "serve-fake",
+        "Serve a fake EvoLink on loopback, for tests in any language (Ctrl-C stops it).",
+        "evolink-images serve-fake --port 8080",
+    )
+    serve.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--duration", type=float, default=5.0, help="seconds each fake task takes (default 5)")
+
+    demo = _command(
+        commands,
+        "demo",
+        "Edit a sample image end to end against a local fake EvoLink: no key, no network.",
+        "evolink-images demo --out out/demo",
+    )
+    demo.add_argument("--out", default="out/demo", help="where to save the results (default: ./out/demo)")
+    demo.add_argument("--prompt", default="Make it night, with stars", help="the edit to ask for")
+    demo.add_argument("--n", type=int, default=2, help="how many variations (1 to 4)")
+    return parser
