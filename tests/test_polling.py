@@ -18,7 +18,7 @@ from evolink_images import (
     WanImageToImage,
 )
 from evolink_images._polling import Poll, Sleep, wait_flow
-from evolink_images.testing.fake import FakeClock
+from evolink_images.testing.fake import FakeClock, FakeEvoLink, TaskPlan
 from evolink_images.testing.payloads import error_json, task_json
 
 from .conftest import BASE_URL, Face
@@ -51,6 +51,9 @@ class TestSchedule:
         assert delays[:3] == [1.0, 1.5, 2.25]
         assert delays == sorted(delays)
         assert max(delays) == 5.0
+
+    def test_float_noise_before_the_estimate_counts_as_reaching_it(self) -> None:
+        assert self.schedule.next_delay(30 - 8.5e-14, 30, 0) == 1.0
 
     def test_without_an_estimate_it_backs_off_from_the_start(self) -> None:
         assert self.schedule.next_delay(0, None, 0) == 1.0
@@ -193,18 +196,26 @@ def test_run_submits_once_and_waits(api_client: Face, api: respx.Router) -> None
     assert post.call_count == 1
 
 
-def test_the_estimate_keeps_polls_few(api_client: Face, api: respx.Router, clock: FakeClock) -> None:
+@pytest.mark.parametrize(("duration", "estimate"), [(30, 30), (30, 15), (30, 45), (120, 60), (8, 12)])
+def test_estimate_and_progress_keep_polls_few_and_the_lag_short(duration: float, estimate: int) -> None:
+    fake = FakeEvoLink(plan=TaskPlan(duration=duration, estimated_time=estimate))
+    client = fake.client()
+    clock = fake.clock
+    task = client.submit(WanImageToImage("x", ["https://example.com/a.png"]))
     created = clock()
+    client.wait(task)
+    fake.close()
+    polls = sum(1 for method, _ in fake.requests if method == "GET")
+    assert clock() - created - duration <= 1.0  # found within a second of completing
+    assert polls <= 12
 
-    def lifecycle(request: httpx.Request) -> httpx.Response:
-        done = clock() - created >= 30
-        return httpx.Response(200, json=task_json("completed" if done else "processing"))
 
-    route = api.get(TASK_URL).mock(side_effect=lifecycle)
-    api_client.wait(task(task_info={"estimated_time": 30}))
-    lag = clock() - created - 30
-    assert route.call_count <= 8
-    assert lag <= 1.0
+def test_a_stalled_progress_does_not_push_the_next_poll_out(
+    api_client: Face, api: respx.Router, clock: FakeClock
+) -> None:
+    api.get(TASK_URL).mock(side_effect=responses(*[task_json("processing", progress=40)] * 12, task_json("completed")))
+    api_client.wait(task(task_info={"estimated_time": 30}), timeout=120)
+    assert max(clock.sleeps) <= 15
 
 
 def test_wait_refuses_a_bad_task_id(api_client: Face) -> None:
