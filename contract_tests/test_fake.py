@@ -177,7 +177,6 @@ def test_every_fault_reaches_the_client_as_a_documented_outcome(kind: str, tmp_p
     fake.inject(kind, target="files" if kind == "html_result" else "GET")
     request = WanImageToImage("x", ["https://example.com/a.png"])
     error = outcome_of(lambda: client.download(client.run(request, timeout=120), tmp_path))
-    fake.close()
     assert error is None or isinstance(error, EvoLinkError), f"{kind}: {type(error).__name__} escaped"
     assert fake.created == 1
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".part"]

@@ -69,11 +69,8 @@ def test_validate_accepts_exactly_when_the_spec_accepts_but_for_the_listed_diffe
 @given(valid_requests())
 def test_every_request_the_wrapper_sends_validates_against_the_spec(request: Any) -> None:
     fake = FakeEvoLink()
-    client = fake.client()
-    try:
+    with fake.client() as client:
         client.submit(request)
-    finally:
-        fake.close()
     assert fake.created == 1  # the fake validates each body with the spec's own schema
 
 
@@ -82,12 +79,8 @@ def test_a_rejected_request_never_reaches_the_network(drawn: Drawn) -> None:
     if check(drawn.request) == []:
         return
     fake = FakeEvoLink()
-    client = fake.client()
-    try:
-        with pytest.raises(RequestValidationError):
-            client.run(drawn.request)
-    finally:
-        fake.close()
+    with fake.client() as client, pytest.raises(RequestValidationError):
+        client.run(drawn.request)
     assert fake.requests == []
 
 
@@ -126,15 +119,12 @@ def test_wait_returns_or_raises_the_right_thing_within_its_deadline_and_never_su
     fake = FakeEvoLink(clock=clock, plan=plan)
     for kind in faults:
         fake.inject(kind, target="GET")
-    client = fake.client()
     start = clock()
-    try:
-        task = client.run(WanImageToImage("x", ["https://example.com/a.png"]), timeout=timeout)
-        result: object = task
-    except EvoLinkError as error:
-        result = error
-    finally:
-        fake.close()
+    with fake.client() as client:
+        try:
+            result: object = client.run(WanImageToImage("x", ["https://example.com/a.png"]), timeout=timeout)
+        except EvoLinkError as error:
+            result = error
     assert clock() - start <= timeout + 1e-9, "wait outlived its deadline"
     assert fake.posts() == 1
     assert fake.created == 1

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,11 +24,9 @@ EDIT = ["edit", "--model", "qwen-image-edit", "--prompt", "Add a hat", "--image"
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEvoLink]:
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEvoLink:
     monkeypatch.setenv("EVOLINK_API_KEY", CANARY_KEY)
-    made = FakeEvoLink(api_key=CANARY_KEY, plan=TaskPlan(duration=20))
-    yield made
-    made.close()
+    return FakeEvoLink(api_key=CANARY_KEY, plan=TaskPlan(duration=20))
 
 
 def cli(fake: FakeEvoLink, *argv: str) -> int:

@@ -204,7 +204,6 @@ def test_estimate_and_progress_keep_polls_few_and_the_lag_short(duration: float,
     task = client.submit(WanImageToImage("x", ["https://example.com/a.png"]))
     created = clock()
     client.wait(task)
-    fake.close()
     polls = sum(1 for method, _ in fake.requests if method == "GET")
     assert clock() - created - duration <= 1.0  # found within a second of completing
     assert polls <= 12

@@ -22,7 +22,7 @@ from evolink_api.api.tasks import get_task
 
 from ._callbacks import parse_callback
 from ._client import check_task_id, new_idempotency_key
-from ._config import DEFAULT_WAIT_TIMEOUT, BearerAuth, Settings
+from ._config import DEFAULT_WAIT_TIMEOUT, BearerAuth, ConfigurationError, Settings
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
 from ._errors import RequestValidationError
 from ._polling import PollSchedule, drive_async, wait_flow
@@ -46,6 +46,19 @@ class _AsyncClientTransport(httpx.AsyncBaseTransport):
         return await self._client.send(request, stream=True)
 
 
+def _inner_transport(
+    http_client: httpx.AsyncClient | None, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncBaseTransport:
+    """What the client sends through: a transport, a caller's client, or a TLS-verifying default."""
+    if http_client is not None and transport is not None:
+        raise ConfigurationError("pass http_client or transport, not both")
+    if transport is not None:
+        return transport
+    if http_client is not None:
+        return _AsyncClientTransport(http_client)
+    return httpx.AsyncHTTPTransport(verify=True)
+
+
 class AsyncClient:
     """An asyncio client for EvoLink's image-edit API; the arguments are those of ``Client``.
 
@@ -64,6 +77,7 @@ class AsyncClient:
         timeout: float | httpx.Timeout | None = None,
         max_retries: int = 2,
         http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         poll_schedule: PollSchedule | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
@@ -71,23 +85,19 @@ class AsyncClient:
         self._settings = Settings.create(api_key, base_url, timeout, max_retries, poll_schedule)
         self._clock = clock = clock or time.monotonic
         self._sleep = sleep = sleep or asyncio.sleep
-        inner: httpx.AsyncBaseTransport = (
-            _AsyncClientTransport(http_client) if http_client is not None else httpx.AsyncHTTPTransport(verify=True)
-        )
+        inner = _inner_transport(http_client, transport)
 
-        def transport() -> AsyncRetryTransport:
+        def retrying() -> AsyncRetryTransport:
             return AsyncRetryTransport(inner, RetryPolicy(max_retries=max_retries), sleep=sleep, clock=clock)
 
         self._http = httpx.AsyncClient(
             base_url=self._settings.base_url,
             auth=BearerAuth(self._settings.api_key, self._settings.base_url),
             timeout=self._settings.timeout,
-            transport=transport(),
+            transport=retrying(),
             event_hooks={"response": [record_response_async]},
         )
-        self._downloads = httpx.AsyncClient(
-            timeout=self._settings.timeout, transport=transport(), follow_redirects=True
-        )
+        self._downloads = httpx.AsyncClient(timeout=self._settings.timeout, transport=retrying(), follow_redirects=True)
         self._api = ApiClient(base_url=str(self._settings.base_url)).set_async_httpx_client(self._http)
 
     def __repr__(self) -> str:

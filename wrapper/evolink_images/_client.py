@@ -7,8 +7,8 @@ modules and are shared with the async client.
 from __future__ import annotations
 
 import os
+import secrets
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +21,7 @@ from evolink_api.api.images import create_image_task
 from evolink_api.api.tasks import get_task
 
 from ._callbacks import parse_callback
-from ._config import DEFAULT_WAIT_TIMEOUT, BearerAuth, Settings
+from ._config import DEFAULT_WAIT_TIMEOUT, BearerAuth, ConfigurationError, Settings
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
 from ._errors import RequestValidationError, Violation
 from ._polling import PollSchedule, drive, wait_flow
@@ -37,7 +37,7 @@ __all__ = ["Client", "check_task_id", "new_idempotency_key"]
 
 def new_idempotency_key() -> str:
     """Return a fresh ``Idempotency-Key``: one per logical submit, reused on each of its retries."""
-    return f"evolink-images-{uuid.uuid4().hex}"
+    return f"evolink-images-{secrets.token_hex(16)}"
 
 
 def check_task_id(task_id: Any) -> str:
@@ -60,6 +60,17 @@ class _ClientTransport(httpx.BaseTransport):
         return self._client.send(request, stream=True)
 
 
+def _inner_transport(http_client: httpx.Client | None, transport: httpx.BaseTransport | None) -> httpx.BaseTransport:
+    """What the client sends through: a transport, a caller's client, or a TLS-verifying default."""
+    if http_client is not None and transport is not None:
+        raise ConfigurationError("pass http_client or transport, not both")
+    if transport is not None:
+        return transport
+    if http_client is not None:
+        return _ClientTransport(http_client)
+    return httpx.HTTPTransport(verify=True)
+
+
 class Client:
     """A blocking client for EvoLink's image-edit API.
 
@@ -68,7 +79,9 @@ class Client:
         base_url: default ``https://api.evolink.ai``; plain http only for a loopback host.
         timeout: seconds (or an ``httpx.Timeout``) for each HTTP request; default 30 s, 10 s to connect.
         max_retries: retries of a failed request where retrying is safe (see ``_retry.py``); default 2.
-        http_client: your own ``httpx.Client`` to send through; you keep it open and close it.
+        http_client: your own ``httpx.Client`` to send through (its proxies, TLS, limits); you close it.
+        transport: an httpx transport to send through instead (``httpx.MockTransport`` in tests, or an
+            ``httpx.HTTPTransport`` with your own settings); not with ``http_client``.
         poll_schedule: the shape of ``wait``'s polling schedule.
         clock: monotonic seconds, for deadlines; default ``time.monotonic`` (inject for tests and simulations).
         sleep: how to wait; default ``time.sleep`` (``asyncio.sleep`` for ``AsyncClient``).
@@ -88,6 +101,7 @@ class Client:
         timeout: float | httpx.Timeout | None = None,
         max_retries: int = 2,
         http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
         poll_schedule: PollSchedule | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -95,19 +109,19 @@ class Client:
         self._settings = Settings.create(api_key, base_url, timeout, max_retries, poll_schedule)
         self._clock = clock = clock or time.monotonic
         self._sleep = sleep = sleep or time.sleep
-        inner = _ClientTransport(http_client) if http_client is not None else httpx.HTTPTransport(verify=True)
+        inner = _inner_transport(http_client, transport)
 
-        def transport() -> RetryTransport:
+        def retrying() -> RetryTransport:
             return RetryTransport(inner, RetryPolicy(max_retries=max_retries), sleep=sleep, clock=clock)
 
         self._http = httpx.Client(
             base_url=self._settings.base_url,
             auth=BearerAuth(self._settings.api_key, self._settings.base_url),
             timeout=self._settings.timeout,
-            transport=transport(),
+            transport=retrying(),
             event_hooks={"response": [record_response]},
         )
-        self._downloads = httpx.Client(timeout=self._settings.timeout, transport=transport(), follow_redirects=True)
+        self._downloads = httpx.Client(timeout=self._settings.timeout, transport=retrying(), follow_redirects=True)
         self._api = ApiClient(base_url=str(self._settings.base_url)).set_httpx_client(self._http)
 
     def __repr__(self) -> str:

@@ -241,5 +241,4 @@ def _unseen(task_id: str) -> Task:
         usage=None,
         created=None,
         model=None,
-        raw={},
     )

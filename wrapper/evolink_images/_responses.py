@@ -8,12 +8,12 @@ generated parser chokes on it (an HTML 502 page, a 520 status, truncated JSON), 
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -38,6 +38,7 @@ logger = logging.getLogger("evolink_images")
 _CURRENT: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar("evolink_exchange", default=None)
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError)
+_TRANSLATED = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, *_PARSE_ERRORS)
 
 
 def record_response(response: httpx.Response) -> None:
@@ -45,13 +46,14 @@ def record_response(response: httpx.Response) -> None:
     current = _CURRENT.get()
     if current is not None:
         current.response = response
-    logger.debug(
-        "%s %s -> %d (request id %s)",
-        response.request.method,
-        response.request.url.path,
-        response.status_code,
-        response.headers.get("x-request-id", "-"),
-    )
+    if logger.isEnabledFor(logging.DEBUG):  # reading httpx headers is not free: only when logged
+        logger.debug(
+            "%s %s -> %d (request id %s)",
+            response.request.method,
+            response.request.url.path,
+            response.status_code,
+            response.headers.get("x-request-id", "-"),
+        )
 
 
 async def record_response_async(response: httpx.Response) -> None:
@@ -142,16 +144,24 @@ class Exchange:
         return self._garbled(response, f"could not be parsed ({type(error).__name__})")
 
 
-@contextlib.contextmanager
-def exchange(method: str, *, task_id: str | None, redact: Callable[[str], str]) -> Iterator[Exchange]:
-    """Record the response of the call made inside the block and translate whatever it raises."""
-    current = Exchange(method=method, task_id=task_id, redact=redact)
-    token = _CURRENT.set(current)
-    try:
-        yield current
-    except EvoLinkError:
-        raise
-    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, *_PARSE_ERRORS) as error:
-        raise current.translate(error) from None
-    finally:
-        _CURRENT.reset(token)
+class exchange:
+    """Record the response of the call made inside the block and translate whatever it raises.
+
+    A class rather than a generator-based context manager: it wraps every request, and is cheaper so.
+    """
+
+    def __init__(self, method: str, *, task_id: str | None, redact: Callable[[str], str]) -> None:
+        self._current = Exchange(method=method, task_id=task_id, redact=redact)
+        self._token: contextvars.Token[Exchange | None] | None = None
+
+    def __enter__(self) -> Exchange:
+        self._token = _CURRENT.set(self._current)
+        return self._current
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if self._token is not None:
+            _CURRENT.reset(self._token)
+        if error is None or isinstance(error, EvoLinkError):
+            return
+        if isinstance(error, _TRANSLATED):
+            raise self._current.translate(error) from None

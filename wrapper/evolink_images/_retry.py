@@ -98,9 +98,20 @@ class CallOptions:
 _CALL_OPTIONS: contextvars.ContextVar[CallOptions] = contextvars.ContextVar("evolink_call_options")
 
 
-@contextlib.contextmanager
-def call_options(*, max_retries: int | None = None, deadline: float | None = None) -> Iterator[None]:
+_NOTHING_TO_CHANGE = contextlib.nullcontext()
+
+
+def call_options(
+    *, max_retries: int | None = None, deadline: float | None = None
+) -> contextlib.AbstractContextManager[None]:
     """Apply per-call options to the requests sent inside the block (nested blocks combine)."""
+    if max_retries is None and deadline is None:
+        return _NOTHING_TO_CHANGE  # the common case costs nothing
+    return _options_block(max_retries, deadline)
+
+
+@contextlib.contextmanager
+def _options_block(max_retries: int | None, deadline: float | None) -> Iterator[None]:
     outer = _CALL_OPTIONS.get(CallOptions())
     inner = replace(
         outer,

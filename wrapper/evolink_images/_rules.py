@@ -168,6 +168,8 @@ def _check_extra_body(extra: Any) -> list[Violation]:
     limit = "a mapping of undocumented field names to JSON values"
     if not isinstance(extra, Mapping):
         return [Violation("extra_body", f"must be a mapping, not {type(extra).__name__}", limit)]
+    if not extra:
+        return []
     found = []
     for key in extra:
         if not isinstance(key, str):

@@ -6,6 +6,7 @@ wire format; the view adds what callers act on: is it finished, did it fail, and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -108,7 +109,13 @@ class Task:
     usage: TaskUsage | None
     created: int | None
     model: str | None
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    source: ApiTask | None = field(default=None, repr=False, compare=False)
+    """The generated client's model of the body, when the task was parsed from one."""
+
+    @functools.cached_property
+    def raw(self) -> Mapping[str, Any]:
+        """The whole body as received, unknown fields included (built on first use)."""
+        return self.source.to_dict() if self.source is not None else {}
 
     @property
     def is_terminal(self) -> bool:
@@ -154,7 +161,7 @@ class Task:
             else None,
             created=_value(task.created),
             model=_value(task.model),
-            raw=task.to_dict(),
+            source=task,
         )
 
     @classmethod

@@ -20,7 +20,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -136,8 +136,6 @@ class FakeEvoLink:
     _next_plans: list[TaskPlan] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _opened: list[Callable[[], None]] = field(default_factory=list)
-    _async_opened: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def created(self) -> int:
@@ -169,32 +167,21 @@ class FakeEvoLink:
         """A ``Client`` wired to this fake in-process, sharing its clock (so waiting takes no real time)."""
         from evolink_images import Client
 
-        http = httpx.Client(transport=httpx.MockTransport(self.handler))
-        self._opened.append(http.close)
         clock = self.clock
         sleep = clock.sleep if isinstance(clock, FakeClock) else None
-        return Client(self.api_key, base_url=self.base_url, http_client=http, clock=clock, sleep=sleep, **options)
+        transport = httpx.MockTransport(self.handler)
+        return Client(self.api_key, base_url=self.base_url, transport=transport, clock=clock, sleep=sleep, **options)
 
     def async_client(self, **options: Any) -> AsyncClient:
         """An ``AsyncClient`` wired to this fake in-process, sharing its clock."""
         from evolink_images import AsyncClient
 
-        http = httpx.AsyncClient(transport=httpx.MockTransport(self.handler))
-        self._async_opened.append(http.aclose)
         clock = self.clock
         sleep = clock.async_sleep if isinstance(clock, FakeClock) else None
-        return AsyncClient(self.api_key, base_url=self.base_url, http_client=http, clock=clock, sleep=sleep, **options)
-
-    def close(self) -> None:
-        """Close the sync connections made by ``client()`` (``aclose()`` closes the async ones)."""
-        while self._opened:
-            self._opened.pop()()
-
-    async def aclose(self) -> None:
-        """Close every connection made by ``client()`` and ``async_client()``."""
-        self.close()
-        while self._async_opened:
-            await self._async_opened.pop()()
+        transport = httpx.MockTransport(self.handler)
+        return AsyncClient(
+            self.api_key, base_url=self.base_url, transport=transport, clock=clock, sleep=sleep, **options
+        )
 
     # The respx / httpx.MockTransport face.
     def handler(self, request: httpx.Request) -> httpx.Response:

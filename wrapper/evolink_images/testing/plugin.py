@@ -39,4 +39,3 @@ def fake_evolink(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEvoLink]:
         router.route(url__startswith=fake.base_url).mock(side_effect=fake.handler)
         router.route(url__startswith=fake.files_url).mock(side_effect=fake.handler)
         yield fake
-    fake.close()
