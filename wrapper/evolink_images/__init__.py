@@ -11,6 +11,7 @@ deadline; errors are typed (see ``EvoLinkError``); retries never create a second
 """
 
 from ._async_client import AsyncClient
+from ._batch import BatchProgress, BatchResult, UncertainSubmitError
 from ._callbacks import parse_callback
 from ._client import Client
 from ._config import DEFAULT_BASE_URL, ENV_API_KEY, ConfigurationError
@@ -56,6 +57,8 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",
+    "BatchProgress",
+    "BatchResult",
     "Client",
     "ConfigurationError",
     "DownloadError",
@@ -78,6 +81,7 @@ __all__ = [
     "TaskFailedError",
     "TaskStatus",
     "TaskUsage",
+    "UncertainSubmitError",
     "Violation",
     "WaitTimeoutError",
     "WanImageToImage",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,6 +20,7 @@ from evolink_api import Client as ApiClient
 from evolink_api.api.images import create_image_task
 from evolink_api.api.tasks import get_task
 
+from ._batch import BatchProgress, BatchResult, BatchSettings, run_async
 from ._callbacks import parse_callback
 from ._client import check_task_id, new_idempotency_key
 from ._config import DEFAULT_WAIT_TIMEOUT, BearerAuth, ConfigurationError, Settings
@@ -117,7 +118,12 @@ class AsyncClient:
         await self._downloads.aclose()
 
     async def submit(
-        self, request: ImageEditRequest, *, preflight: bool = False, max_retries: int | None = None
+        self,
+        request: ImageEditRequest,
+        *,
+        preflight: bool = False,
+        max_retries: int | None = None,
+        idempotency_key: str | None = None,
     ) -> Task:
         """Validate ``request``, then create the task: see ``Client.submit``."""
         validate(request)
@@ -126,7 +132,7 @@ class AsyncClient:
         body = to_api_body(request)
         with call_options(max_retries=max_retries), exchange("POST", task_id=None, redact=self._settings.redact) as ex:
             result = await create_image_task.asyncio_detailed(
-                client=self._api, body=body, idempotency_key=new_idempotency_key()
+                client=self._api, body=body, idempotency_key=idempotency_key or new_idempotency_key()
             )
             return ex.task(result)
 
@@ -166,6 +172,26 @@ class AsyncClient:
         """Submit ``request``, then wait for it: see ``Client.run``."""
         task = await self.submit(request, preflight=preflight)
         return await self.wait(task, timeout=timeout, on_update=on_update)
+
+    async def run_many(
+        self,
+        requests: Iterable[ImageEditRequest],
+        *,
+        concurrency: int = 8,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        journal: str | os.PathLike[str] | None = None,
+        on_result: Callable[[BatchResult, BatchProgress], object] | None = None,
+    ) -> list[BatchResult]:
+        """Run many requests with bounded, adaptive concurrency: see ``Client.run_many``."""
+        settings = BatchSettings.create(concurrency, journal)
+        return await run_async(
+            list(requests),
+            settings,
+            submit=lambda request, key: self.submit(request, max_retries=0, idempotency_key=key),
+            wait=lambda task: self.wait(task, timeout=timeout),
+            sleep=self._sleep,
+            on_result=on_result,
+        )
 
     async def download(
         self, task: Task, dest_dir: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES

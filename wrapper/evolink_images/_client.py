@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,6 +20,7 @@ from evolink_api import Client as ApiClient
 from evolink_api.api.images import create_image_task
 from evolink_api.api.tasks import get_task
 
+from ._batch import BatchProgress, BatchResult, BatchSettings, run_threads
 from ._callbacks import parse_callback
 from ._config import DEFAULT_WAIT_TIMEOUT, BearerAuth, ConfigurationError, Settings
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
@@ -138,13 +139,22 @@ class Client:
         self._http.close()
         self._downloads.close()
 
-    def submit(self, request: ImageEditRequest, *, preflight: bool = False, max_retries: int | None = None) -> Task:
+    def submit(
+        self,
+        request: ImageEditRequest,
+        *,
+        preflight: bool = False,
+        max_retries: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Task:
         """Validate ``request``, then create the task (one paid task, however many retries).
 
         Args:
             request: a ``WanImageToImage`` or ``QwenImageEdit``.
             preflight: also fetch each input image and check its format, size and dimensions.
             max_retries: override the client's retry count for this call.
+            idempotency_key: the ``Idempotency-Key`` to send (16 to 96 of ``[A-Za-z0-9._-]``); by
+                default a fresh one. Reuse one only for the same logical submit.
 
         Raises:
             RequestValidationError: the request breaks a rule; nothing was sent.
@@ -155,7 +165,9 @@ class Client:
             self._preflight(request)
         body = to_api_body(request)
         with call_options(max_retries=max_retries), exchange("POST", task_id=None, redact=self._settings.redact) as ex:
-            result = create_image_task.sync_detailed(client=self._api, body=body, idempotency_key=new_idempotency_key())
+            result = create_image_task.sync_detailed(
+                client=self._api, body=body, idempotency_key=idempotency_key or new_idempotency_key()
+            )
             return ex.task(result)
 
     def get_task(self, task_id: str, *, max_retries: int | None = None) -> Task:
@@ -208,6 +220,37 @@ class Client:
     ) -> Task:
         """Submit ``request``, then wait for it (see ``submit`` and ``wait``)."""
         return self.wait(self.submit(request, preflight=preflight), timeout=timeout, on_update=on_update)
+
+    def run_many(
+        self,
+        requests: Iterable[ImageEditRequest],
+        *,
+        concurrency: int = 8,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        journal: str | os.PathLike[str] | None = None,
+        on_result: Callable[[BatchResult, BatchProgress], object] | None = None,
+    ) -> list[BatchResult]:
+        """Run many requests, at most ``concurrency`` tasks in flight; one result or error per item.
+
+        A 429 lowers the concurrency, which then recovers. With ``journal`` (a JSON-lines file),
+        a re-run skips finished items and waits on submitted ones instead of submitting them again.
+
+        Args:
+            requests: the requests, in order; results come back in the same order.
+            concurrency: the most tasks in flight at once.
+            timeout: each task's wait, in seconds.
+            journal: where to record progress, to resume after a crash without double billing.
+            on_result: called as each item ends, with counts for a progress display.
+        """
+        settings = BatchSettings.create(concurrency, journal)
+        return run_threads(
+            list(requests),
+            settings,
+            submit=lambda request, key: self.submit(request, max_retries=0, idempotency_key=key),
+            wait=lambda task: self.wait(task, timeout=timeout),
+            sleep=self._sleep,
+            on_result=on_result,
+        )
 
     def download(
         self, task: Task, dest_dir: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES

@@ -130,6 +130,12 @@ class FakeEvoLink:
     tasks: dict[str, _Task] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     auth_sent_to_files: int = 0
+    max_running: int | None = None
+    """A per-account limit on tasks in flight: a submit beyond it gets 429 with ``Retry-After``."""
+    retry_after: str = "1"
+    """The ``Retry-After`` sent with the ``max_running`` 429."""
+    rate_limited: int = 0
+    """How many submits the limit refused."""
     inputs: dict[str, bytes] = field(default_factory=dict)
     """Input images the fake hosts itself, by name, under ``<files_url>/inputs/``."""
     _faults: list[Fault] = field(default_factory=list)
@@ -228,6 +234,9 @@ class FakeEvoLink:
         fault = self._fault("POST")
         if fault is not None and not fault.creates_task:
             return self._faulty(fault, None)
+        if self.max_running is not None and self._running() >= self.max_running:
+            self.rate_limited += 1
+            return _error(429, "rate_limit_exceeded", "too many tasks in flight", **{"Retry-After": self.retry_after})
         try:
             payload = json.loads(body)
         except ValueError:
@@ -271,6 +280,9 @@ class FakeEvoLink:
             return _error(404, "task_not_found", f"task {task_id} not found", "task_id")
         body = self._body(task, on_create=False)
         return self._faulty(fault, body) if fault is not None else FakeResponse.json(200, body)
+
+    def _running(self) -> int:
+        return sum(1 for task in self.tasks.values() if self._status(task)[0] in {"pending", "processing"})
 
     def _status(self, task: _Task) -> tuple[str, int]:
         plan = task.plan
