@@ -144,7 +144,7 @@ def test_ctrl_c_during_a_wait_prints_the_task_id_and_how_to_resume(
     assert fake.created == 1
 
 
-@pytest.mark.parametrize("command", ["edit", "status", "download", "validate", "serve-fake", "demo"])
+@pytest.mark.parametrize("command", ["edit", "status", "download", "validate", "batch", "serve-fake", "demo"])
 def test_every_command_has_help_with_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([command, "--help"])
@@ -212,3 +212,62 @@ def test_on_a_terminal_the_progress_line_is_redrawn_in_place() -> None:
     assert "processing  40%  elapsed  12.0s  ~18s left (estimate 30s)" in text
     assert text.endswith("\n")
     assert text.count("\n") == 1
+
+
+def write_lines(path: Path, *lines: object) -> Path:
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return path
+
+
+WAN_LINE = {"model": "wan2.5-image-to-image", "prompt": "Night", "image_urls": [URL], "n": 2}
+QWEN_LINE = {"model": "qwen-image-edit", "prompt": "Add a hat", "image_urls": [URL]}
+
+
+def test_batch_runs_every_line_saves_results_and_resumes_without_resubmitting(
+    fake: FakeEvoLink, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = write_lines(tmp_path / "edits.jsonl", WAN_LINE, "", QWEN_LINE, QWEN_LINE)
+    out = tmp_path / "results"
+    assert cli(fake, "batch", str(lines), "--out", str(out), "--concurrency", "2", "--json") == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert [item["ok"] for item in document["items"]] == [True, True, True]
+    assert sum(len(item["files"]) for item in document["items"]) == 4
+    assert len([p for p in out.iterdir() if p.suffix == ".png"]) == 4
+    assert "[3/3]" in captured.err
+    assert fake.created == 3
+    assert cli(fake, "batch", str(lines), "--out", str(out)) == 0
+    assert "resumed" in capsys.readouterr().err
+    assert fake.created == 3
+
+
+def test_batch_checks_every_line_before_sending_anything(
+    fake: FakeEvoLink, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = write_lines(
+        tmp_path / "edits.jsonl",
+        WAN_LINE,
+        {**QWEN_LINE, "prompt": ""},
+        {**QWEN_LINE, "n": 2},
+        {**QWEN_LINE, "seed": 1},
+        "not json",
+        {"model": "dall-e"},
+    )
+    assert cli(fake, "batch", str(lines), "--out", str(tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    for expected in ["line 2: prompt", "line 3: n", "line 4: seed", "line 5: is not JSON", "line 6: model"]:
+        assert expected in err
+    assert fake.requests == []
+
+
+def test_batch_exits_4_when_an_item_fails_and_goes_on_with_the_others(
+    fake: FakeEvoLink, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.next_task(outcome="failed", error_code="content_policy_violation")
+    lines = write_lines(tmp_path / "edits.jsonl", QWEN_LINE, QWEN_LINE)
+    assert cli(fake, "batch", str(lines), "--out", str(tmp_path / "out"), "--concurrency", "1") == 4
+    assert "1 of 2 done, 1 failed" in capsys.readouterr().out
+
+
+def test_an_empty_batch_file_is_invalid_input(fake: FakeEvoLink, tmp_path: Path) -> None:
+    assert cli(fake, "batch", str(write_lines(tmp_path / "e.jsonl", "")), "--out", str(tmp_path)) == 2

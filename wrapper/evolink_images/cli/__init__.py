@@ -20,6 +20,7 @@ from .._errors import (
     TaskFailedError,
     WaitTimeoutError,
 )
+from ._batch_command import batch
 from ._commands import Session, download, edit, status, stderr, validate_only
 from ._fake_commands import demo, serve_fake
 from ._parser import EXIT_CODES, build_parser
@@ -31,6 +32,7 @@ COMMANDS = {
     "status": status,
     "download": download,
     "validate": validate_only,
+    "batch": batch,
     "demo": demo,
     "serve-fake": serve_fake,
 }

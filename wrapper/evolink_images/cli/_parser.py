@@ -97,6 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     _request_options(validate)
     validate.add_argument("--json", action="store_true", help="print JSON, and nothing else, on stdout")
 
+    batch = _command(
+        commands,
+        "batch",
+        "Run every request of a JSON-lines file, at most N tasks in flight; re-run to resume.",
+        "evolink-images batch edits.jsonl --out results/ --concurrency 8",
+    )
+    batch.add_argument("file", metavar="FILE.jsonl", help='one request per line: {"model": ..., "prompt": ..., ...}')
+    batch.add_argument("--out", required=True, help="where to save the results")
+    batch.add_argument("--concurrency", type=int, default=8, help="the most tasks in flight (default 8)")
+    batch.add_argument("--journal", help="the resume journal (default: OUT/journal.jsonl)")
+    batch.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each task (default 600)")
+    batch.add_argument("--json", action="store_true", help="print JSON, and nothing else, on stdout")
+
     serve = _command(
         commands,
         "serve-fake",
