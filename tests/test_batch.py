@@ -110,10 +110,13 @@ def test_after_a_crash_submitted_items_are_waited_on_and_interrupted_submits_are
     assert fake.created == 2  # the existing task and item 0: nothing submitted twice
 
 
-def test_the_adaptive_limit_halves_on_429_and_climbs_back() -> None:
+def test_the_adaptive_limit_halves_once_per_congestion_event_and_climbs_back() -> None:
     limit = AdaptiveLimit(8)
     limit.rate_limited()
-    limit.rate_limited()
+    limit.rate_limited()  # the same burst of 429s: one event
+    assert limit.limit == 4
+    limit.succeeded()
+    limit.rate_limited()  # a new event after a success
     assert limit.limit == 2
     for _ in range(2 + 3):
         limit.succeeded()

@@ -10,7 +10,8 @@ Requests are validated against their model's rules before anything is sent; ``wa
 deadline; errors are typed (see ``EvoLinkError``); retries never create a second paid task.
 """
 
-from ._async_client import AsyncClient
+from typing import TYPE_CHECKING, Any
+
 from ._batch import BatchProgress, BatchResult, UncertainSubmitError
 from ._callbacks import parse_callback
 from ._client import Client
@@ -91,3 +92,15 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from ._async_client import AsyncClient
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncClient (and asyncio with it) is imported on first use: most callers never touch it.
+    if name == "AsyncClient":
+        from ._async_client import AsyncClient
+
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

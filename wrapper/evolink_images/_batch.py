@@ -6,7 +6,8 @@ and ``run_threads`` (threads, for ``Client``) only supply the I/O and the slots.
 
 Concurrency is the number of tasks in flight (submitted, not yet ended). It starts at the ceiling
 the caller chose; a 429 on submit halves it (the request created no task, so it is simply sent
-again after the back-off), and every ``limit`` successful submits raise it by one again (AIMD).
+again after the back-off), once per congestion event (the 429s that arrive before the next
+success count as one), and every ``limit`` successful submits raise it by one again (AIMD).
 
 The journal (JSON lines, flushed and fsynced) makes a batch resumable without double billing: an
 item already ended is skipped; an item already submitted is waited on, not submitted again; an item
@@ -21,7 +22,6 @@ import json
 import os
 import threading
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,7 @@ class AdaptiveLimit:
     limit: int = 0
     in_flight: int = 0
     _successes: int = 0
+    _cooling: bool = False
 
     def __post_init__(self) -> None:
         if self.ceiling < 1:
@@ -87,12 +88,16 @@ class AdaptiveLimit:
         self.limit = self.limit or self.ceiling
 
     def rate_limited(self) -> None:
-        """A 429: halve the limit."""
+        """A 429: halve the limit, once per congestion event (the 429s before the next success)."""
+        if self._cooling:
+            return
         self.limit = max(1, self.limit // 2)
         self._successes = 0
+        self._cooling = True
 
     def succeeded(self) -> None:
         """A submit went through: after ``limit`` of them, allow one more in flight."""
+        self._cooling = False
         self._successes += 1
         if self._successes >= self.limit and self.limit < self.ceiling:
             self.limit += 1
@@ -354,6 +359,8 @@ def run_threads(
             if on_result is not None:
                 on_result(result, progress)
             return result
+
+    from concurrent.futures import ThreadPoolExecutor  # only sync batches need it: not at import time
 
     with ThreadPoolExecutor(max_workers=shared.limit.ceiling, thread_name_prefix="evolink-batch") as pool:
         return list(pool.map(drive, range(len(requests)), requests))

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from evolink_api.models import Task as ApiTask
 from evolink_api.models import TaskError as ApiTaskError
-from evolink_api.types import Unset
+from evolink_api.types import UNSET
 
 __all__ = [
     "REQUEST_FAILURE_CODES",
@@ -69,7 +69,8 @@ def failure_cause(code: str | None) -> FailureCause:
 
 
 def _value(value: Any, default: Any = None) -> Any:
-    return default if isinstance(value, Unset) else value
+    # The generated code marks absent fields with the one UNSET instance: identity is enough (and fast).
+    return default if value is UNSET else value
 
 
 @dataclass(frozen=True)
