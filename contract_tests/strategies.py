@@ -129,3 +129,38 @@ TRANSIENT_FAULTS = ["rate_limit", "unavailable", "server_error", "bad_gateway_ht
                     "connect_error", "dropped", "not_json", "truncated_json", "empty_body", "unknown_status",
                     "extra_fields", "task_info_null"]  # fmt: skip
 OUTCOMES = ["completed", "failed", "cancelled"]
+
+
+# Fuzzing: anything at all, where a caller could pass it.
+ODD_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=50)
+"""Any code points, lone surrogates, controls and format characters included."""
+
+HUGE_TEXT = st.sampled_from([1999, 2000, 2001, 10_000]).flatmap(
+    lambda size: st.sampled_from(["x", "\U0001f600", "\u0301", "\ufeff", "\ud800"]).map(lambda ch: ch * size)
+)
+
+MALFORMED_URLS = st.sampled_from(
+    [
+        "https://",
+        "https://:80",
+        "https://@",
+        "https://[::1",
+        "https://exa mple.com",
+        "https://example.com:99999999/x",
+        "javascript:alert(1)",
+        "https://example.com/\x00",
+        "//example.com/a.png",
+        "https://xn--80ak6aa92e.com/a.png",
+        "HTTPS://EXAMPLE.COM/%41%42",
+    ]
+)
+
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | ODD_TEXT | st.binary(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(ODD_TEXT, children, max_size=4),
+    max_leaves=8,
+)
+"""Nested junk of every JSON-ish and non-JSON type."""
+
+ANY_STRING = ODD_TEXT | HUGE_TEXT | MALFORMED_URLS | st.sampled_from(URLS + CALLBACKS)
+ANY_VALUE = ANY_STRING | JUNK

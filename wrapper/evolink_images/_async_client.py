@@ -20,9 +20,10 @@ from evolink_api import Client as ApiClient
 from evolink_api.api.images import create_image_task
 from evolink_api.api.tasks import get_task
 
+from ._arguments import check_count, check_dest_dir, check_seconds, check_task, check_task_id
 from ._batch import BatchProgress, BatchResult, BatchSettings, run_async
 from ._callbacks import parse_callback
-from ._client import check_task_id, new_idempotency_key
+from ._client import new_idempotency_key
 from ._config import DEFAULT_WAIT_TIMEOUT, BearerAuth, ConfigurationError, Settings
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
 from ._errors import RequestValidationError
@@ -155,6 +156,7 @@ class AsyncClient:
         """Poll until the task is finished; return it if completed: see ``Client.wait``."""
         first = task_or_id if isinstance(task_or_id, Task) else check_task_id(task_or_id)
         task_id = check_task_id(first)
+        timeout = check_seconds("timeout", timeout)
         flow = wait_flow(
             first, timeout=timeout, clock=self._clock, schedule=self._settings.schedule, on_update=on_update
         )
@@ -183,7 +185,8 @@ class AsyncClient:
         on_result: Callable[[BatchResult, BatchProgress], object] | None = None,
     ) -> list[BatchResult]:
         """Run many requests with bounded, adaptive concurrency: see ``Client.run_many``."""
-        settings = BatchSettings.create(concurrency, journal)
+        timeout = check_seconds("timeout", timeout)
+        settings = BatchSettings.create(check_count("concurrency", concurrency), journal)
         return await run_async(
             list(requests),
             settings,
@@ -197,7 +200,9 @@ class AsyncClient:
         self, task: Task, dest_dir: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES
     ) -> list[Path]:
         """Save every result image of a completed task: see ``Client.download``."""
-        urls, folder = result_urls(task, dest_dir)
+        task = check_task(task)
+        max_bytes = check_count("max_bytes", max_bytes)
+        urls, folder = result_urls(task, check_dest_dir(dest_dir))
         paths = []
         for index, url in enumerate(urls):
             with download_errors(task.id, index):

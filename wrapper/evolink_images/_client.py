@@ -20,11 +20,12 @@ from evolink_api import Client as ApiClient
 from evolink_api.api.images import create_image_task
 from evolink_api.api.tasks import get_task
 
+from ._arguments import check_count, check_dest_dir, check_seconds, check_task, check_task_id
 from ._batch import BatchProgress, BatchResult, BatchSettings, run_threads
 from ._callbacks import parse_callback
 from ._config import DEFAULT_WAIT_TIMEOUT, BearerAuth, ConfigurationError, Settings
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
-from ._errors import RequestValidationError, Violation
+from ._errors import RequestValidationError
 from ._polling import PollSchedule, drive, wait_flow
 from ._preflight import ImageBuffer, unreachable
 from ._requests import ImageEditRequest, to_api_body
@@ -33,22 +34,12 @@ from ._retry import RetryPolicy, RetryTransport, call_options
 from ._rules import RULES, validate
 from ._task import Task
 
-__all__ = ["Client", "check_task_id", "new_idempotency_key"]
+__all__ = ["Client", "new_idempotency_key"]
 
 
 def new_idempotency_key() -> str:
     """Return a fresh ``Idempotency-Key``: one per logical submit, reused on each of its retries."""
     return f"evolink-images-{secrets.token_hex(16)}"
-
-
-def check_task_id(task_id: Any) -> str:
-    """Return ``task_id`` if it can name a task; raise ``RequestValidationError`` otherwise."""
-    if isinstance(task_id, Task):
-        return task_id.id
-    if not isinstance(task_id, str) or not task_id.strip():
-        problem = f"must be a non-empty string, not {task_id!r}"
-        raise RequestValidationError([Violation("task_id", problem, "a task id such as task-unified-...")])
-    return task_id
 
 
 class _ClientTransport(httpx.BaseTransport):
@@ -204,6 +195,7 @@ class Client:
         """
         first = task_or_id if isinstance(task_or_id, Task) else check_task_id(task_or_id)
         task_id = check_task_id(first)
+        timeout = check_seconds("timeout", timeout)
         flow = wait_flow(
             first, timeout=timeout, clock=self._clock, schedule=self._settings.schedule, on_update=on_update
         )
@@ -242,7 +234,8 @@ class Client:
             journal: where to record progress, to resume after a crash without double billing.
             on_result: called as each item ends, with counts for a progress display.
         """
-        settings = BatchSettings.create(concurrency, journal)
+        timeout = check_seconds("timeout", timeout)
+        settings = BatchSettings.create(check_count("concurrency", concurrency), journal)
         return run_threads(
             list(requests),
             settings,
@@ -264,7 +257,9 @@ class Client:
             DownloadError: the task has no results, or an image failed, was too large or not an
                 image; no partial file is left behind.
         """
-        urls, folder = result_urls(task, dest_dir)
+        task = check_task(task)
+        max_bytes = check_count("max_bytes", max_bytes)
+        urls, folder = result_urls(task, check_dest_dir(dest_dir))
         paths = []
         for index, url in enumerate(urls):
             with download_errors(task.id, index), self._downloads.stream("GET", url) as response:

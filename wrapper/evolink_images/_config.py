@@ -55,7 +55,11 @@ class BearerAuth(httpx.Auth):
 
 
 def _check_base_url(base_url: str) -> httpx.URL:
-    parsed = urllib.parse.urlsplit(base_url)
+    try:
+        parsed = urllib.parse.urlsplit(base_url)
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parsed = urllib.parse.urlsplit("")
     scheme = parsed.scheme.lower()
     host = parsed.hostname or ""
     if scheme == "https" and host:
@@ -88,6 +92,8 @@ class Settings:
     ) -> Settings:
         """Check and combine the constructor's arguments with the environment."""
         key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+        if key is not None and not isinstance(key, str):
+            raise ConfigurationError(f"api_key must be a string, not {type(key).__name__}")
         if not key or not key.strip():
             raise ConfigurationError(f"no API key: pass api_key=... or set the {ENV_API_KEY} environment variable")
         if any(ch in key for ch in "\r\n"):
@@ -98,8 +104,16 @@ class Settings:
             resolved = DEFAULT_TIMEOUT
         elif isinstance(timeout, httpx.Timeout):
             resolved = timeout
-        else:
+        elif isinstance(timeout, int | float) and not isinstance(timeout, bool) and 0 < timeout < float("inf"):
             resolved = httpx.Timeout(timeout)
+        else:
+            raise ConfigurationError(
+                f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}"
+            )
+        if base_url is not None and not isinstance(base_url, str):
+            raise ConfigurationError(f"base_url must be a string, not {type(base_url).__name__}")
+        if schedule is not None and not isinstance(schedule, PollSchedule):
+            raise ConfigurationError(f"poll_schedule must be a PollSchedule, not {type(schedule).__name__}")
         return cls(
             api_key=key.strip(),
             base_url=_check_base_url(base_url or DEFAULT_BASE_URL),

@@ -10,6 +10,7 @@ Deliberate differences from the spec's JSON Schema (the contract tests list them
   contain a backslash (parsers disagree on where its host ends).
 - ``n`` must be a Python ``int``: JSON Schema counts ``2.0`` as an integer; the wire format does not
   need to.
+- Text must be valid Unicode: a lone surrogate is a string to JSON Schema, but UTF-8 cannot carry it.
 - ``extra_body`` is the explicit escape hatch: its fields are sent although the spec does not
   list them; it may not repeat a documented field.
 """
@@ -95,6 +96,14 @@ _CALLBACK_URL = re.compile(CALLBACK_URL_PATTERN)
 _DOCUMENTED_FIELDS = frozenset({"model", "prompt", "image_urls", "n", "callback_url"})
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else f"{text[:57]}..."
@@ -107,6 +116,8 @@ def _check_prompt(prompt: Any, rules: ModelRules) -> list[Violation]:
         return [Violation("prompt", f"must be a string, not {type(prompt).__name__}", limit)]
     if not low <= len(prompt) <= high:
         return [Violation("prompt", f"has {len(prompt)} characters", limit)]
+    if not _utf8(prompt):
+        return [Violation("prompt", "holds a lone surrogate, which UTF-8 cannot carry", "valid Unicode text")]
     return []
 
 
@@ -177,9 +188,9 @@ def _check_extra_body(extra: Any) -> list[Violation]:
         elif key in _DOCUMENTED_FIELDS:
             found.append(Violation(f"extra_body.{key}", "repeats a documented field", "set it directly instead"))
     try:
-        json.dumps(dict(extra), allow_nan=False)
-    except (TypeError, ValueError) as error:
-        found.append(Violation("extra_body", f"is not JSON-serialisable ({error})", limit))
+        json.dumps(dict(extra), allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as error:
+        found.append(Violation("extra_body", f"is not JSON that UTF-8 can carry ({type(error).__name__})", limit))
     return found
 
 

@@ -376,7 +376,7 @@ class FakeEvoLink:
             changed["watermark"] = {"position": "bottom-right"}
             changed["task_info"] = {**changed.get("task_info", {}), "queue_position": 3}
         elif kind == "missing_fields":
-            changed = {"id": changed["id"], "status": changed["status"]}
+            changed = {key: changed[key] for key in ("id", "status") if key in changed}
         elif kind == "task_info_null":
             changed["task_info"] = None
         elif kind == "completed_without_results":

@@ -1,0 +1,62 @@
+"""Checks of a call's arguments other than the request (``_rules.py`` checks requests).
+
+Every public method runs its arguments through here first, so that a wrong type or value becomes a
+``RequestValidationError`` naming the argument, never a ``TypeError`` from deep inside.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ._errors import RequestValidationError, Violation
+from ._task import Task
+
+__all__ = ["MAX_TASK_ID", "check_count", "check_dest_dir", "check_seconds", "check_task", "check_task_id"]
+
+MAX_TASK_ID = 256
+"""Ids are short (``task-unified-1757156493-imcg5zqt``); a longer one cannot be a task's."""
+
+
+def _refuse(name: str, value: Any, limit: str) -> RequestValidationError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else f"{shown[:57]}..."
+    return RequestValidationError([Violation(name, f"is {shown}", limit)])
+
+
+def check_task_id(task_id: Any) -> str:
+    """Return the id ``task_id`` names (a ``Task`` names its own)."""
+    if isinstance(task_id, Task):
+        return task_id.id
+    if not isinstance(task_id, str) or not task_id.strip() or not task_id.isprintable() or len(task_id) > MAX_TASK_ID:
+        raise _refuse("task_id", task_id, "a task id such as task-unified-..., at most 256 characters")
+    return task_id
+
+
+def check_task(task: Any) -> Task:
+    """Return ``task`` if it is a ``Task``."""
+    if not isinstance(task, Task):
+        raise _refuse("task", task, "a Task, as returned by submit, get_task or wait")
+    return task
+
+
+def check_seconds(name: str, value: Any) -> float:
+    """Return ``value`` if it is a positive, finite number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        raise _refuse(name, value, "a positive number of seconds")
+    return float(value)
+
+
+def check_count(name: str, value: Any) -> int:
+    """Return ``value`` if it is a whole number of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _refuse(name, value, "a whole number of at least 1")
+    return value
+
+
+def check_dest_dir(dest_dir: Any) -> Path:
+    """Return ``dest_dir`` as a path, if it names a folder that is or can be made."""
+    if not isinstance(dest_dir, str | os.PathLike) or not os.fspath(dest_dir) or "\x00" in os.fspath(dest_dir):
+        raise _refuse("dest_dir", dest_dir, "a folder path")
+    return Path(dest_dir)
