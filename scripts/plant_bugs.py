@@ -64,6 +64,10 @@ BUGS = [
         "            self._temp.unlink(missing_ok=True)", "            os.replace(self._temp, self.path)"),
     Bug("the fake accepting requests without a key", "wrapper/evolink_images/testing/fake.py",
         'if headers.get("authorization") == f"Bearer {self.api_key}":', "if True:"),
+    Bug("the API key in a repr", "wrapper/evolink_images/_config.py",
+        '        return "<redacted>"\n\n    __str__', "        return self._value\n\n    __str__"),
+    Bug("a lone surrogate let through to the wire", "wrapper/evolink_images/_rules.py",
+        "    if not _utf8(prompt):", "    if False:"),
     Bug("the API key in an error message", "wrapper/evolink_images/_config.py",
         'return text.replace(self.api_key, "<redacted>") if self.api_key in text else text', "return text"),
 ]  # fmt: skip

@@ -410,9 +410,9 @@ def test_a_download_that_fails_mid_body_leaves_no_file_behind(
     ],
 )
 def test_the_bearer_auth_goes_only_to_the_apis_own_origin(url: str, sent: bool) -> None:
-    from evolink_images._config import BearerAuth
+    from evolink_images._config import BearerAuth, Secret
 
-    auth = BearerAuth(CANARY_KEY, httpx.URL(BASE_URL))
+    auth = BearerAuth(Secret(CANARY_KEY), httpx.URL(BASE_URL))
     request = next(auth.auth_flow(httpx.Request("GET", url)))
     assert ("Authorization" in request.headers) is sent
     assert CANARY_KEY not in repr(auth)

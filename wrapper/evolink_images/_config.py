@@ -1,7 +1,7 @@
 """What both clients are configured with, checked once: the key, the base URL, timeouts and retries.
 
-The API key lives only in ``Settings.api_key`` (hidden from ``repr``) and in ``BearerAuth``, which
-adds it to requests for the API's own host and to nothing else.
+The API key lives only in a ``Secret`` (its repr is ``<redacted>``), held by ``Settings`` and by
+``BearerAuth``, which adds it to requests for the API's own host and to nothing else.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
@@ -24,6 +24,7 @@ __all__ = [
     "ENV_API_KEY",
     "BearerAuth",
     "ConfigurationError",
+    "Secret",
     "Settings",
 ]
 
@@ -38,10 +39,28 @@ class ConfigurationError(EvoLinkError, ValueError):
     """Raised when a client is built with a missing key, a bad base URL or bad settings."""
 
 
+class Secret:
+    """Holds the API key so that no repr, str or vars() of anything that holds it can show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The key itself: for the Authorization header and for redaction, nothing else."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
 class BearerAuth(httpx.Auth):
     """Sends ``Authorization: Bearer <key>`` to the API's host only (never to a result host or a redirect)."""
 
-    def __init__(self, api_key: str, base_url: httpx.URL) -> None:
+    def __init__(self, api_key: Secret, base_url: httpx.URL) -> None:
         self._api_key = api_key
         self._origin = (base_url.scheme, base_url.host, base_url.port)
 
@@ -50,7 +69,7 @@ class BearerAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if (request.url.scheme, request.url.host, request.url.port) == self._origin:
-            request.headers["Authorization"] = f"Bearer {self._api_key}"
+            request.headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
         yield request
 
 
@@ -75,7 +94,7 @@ def _check_base_url(base_url: str) -> httpx.URL:
 class Settings:
     """Everything a client needs besides its connections."""
 
-    api_key: str = field(repr=False)
+    api_key: Secret
     base_url: httpx.URL
     timeout: httpx.Timeout
     max_retries: int
@@ -115,7 +134,7 @@ class Settings:
         if schedule is not None and not isinstance(schedule, PollSchedule):
             raise ConfigurationError(f"poll_schedule must be a PollSchedule, not {type(schedule).__name__}")
         return cls(
-            api_key=key.strip(),
+            api_key=Secret(key.strip()),
             base_url=_check_base_url(base_url or DEFAULT_BASE_URL),
             timeout=resolved,
             max_retries=max_retries,
@@ -124,4 +143,5 @@ class Settings:
 
     def redact(self, text: str) -> str:
         """Remove the API key from text that may have echoed it (server messages, URLs)."""
-        return text.replace(self.api_key, "<redacted>") if self.api_key in text else text
+        key = self.api_key.reveal()
+        return text.replace(key, "<redacted>") if key in text else text

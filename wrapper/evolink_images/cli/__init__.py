@@ -67,6 +67,9 @@ def main(argv: Sequence[str] | None = None, *, client_factory: Callable[[str | N
         return _fail(session, "timeout", str(error) + hint, error)
     except EvoLinkError as error:
         return _fail(session, "API error", str(error), error)
+    except Exception as error:
+        stderr(f"error: unexpected {type(error).__name__}: {_redact(str(error))} (please report it)")
+        return EXIT_CODES["internal error"]
     except KeyboardInterrupt:
         if session.task_id:
             stderr(

@@ -8,6 +8,7 @@ __all__ = ["EXIT_CODES", "build_parser"]
 
 EXIT_CODES = {
     "ok": 0,
+    "internal error": 1,
     "invalid input": 2,
     "API error": 3,
     "task failed or cancelled": 4,

@@ -122,7 +122,7 @@ class _Task:
 class FakeEvoLink:
     """The fake API. Its state is open for assertions: ``tasks``, ``created``, ``requests``."""
 
-    api_key: str = FAKE_API_KEY
+    api_key: str = field(default=FAKE_API_KEY, repr=False)
     clock: Callable[[], float] = field(default_factory=FakeClock)
     base_url: str = API_HOST
     files_url: str = FILES_HOST
