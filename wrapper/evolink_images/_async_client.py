@@ -24,7 +24,7 @@ from ._arguments import check_count, check_dest_dir, check_seconds, check_task, 
 from ._batch import BatchProgress, BatchResult, BatchSettings, run_async
 from ._callbacks import parse_callback
 from ._client import new_idempotency_key
-from ._config import DEFAULT_WAIT_TIMEOUT, BearerAuth, ConfigurationError, Settings
+from ._config import DEFAULT_WAIT_TIMEOUT, ConfigurationError, Settings
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
 from ._errors import RequestValidationError
 from ._polling import PollSchedule, drive_async, wait_flow
@@ -93,13 +93,9 @@ class AsyncClient:
             return AsyncRetryTransport(inner, RetryPolicy(max_retries=max_retries), sleep=sleep, clock=clock)
 
         self._http = httpx.AsyncClient(
-            base_url=self._settings.base_url,
-            auth=BearerAuth(self._settings.api_key, self._settings.base_url),
-            timeout=self._settings.timeout,
-            transport=retrying(),
-            event_hooks={"response": [record_response_async]},
+            **self._settings.api_http_options(), transport=retrying(), event_hooks={"response": [record_response_async]}
         )
-        self._downloads = httpx.AsyncClient(timeout=self._settings.timeout, transport=retrying(), follow_redirects=True)
+        self._downloads = httpx.AsyncClient(**self._settings.download_http_options(), transport=retrying())
         self._api = ApiClient(base_url=str(self._settings.base_url)).set_async_httpx_client(self._http)
 
     def __repr__(self) -> str:

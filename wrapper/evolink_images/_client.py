@@ -23,7 +23,7 @@ from evolink_api.api.tasks import get_task
 from ._arguments import check_count, check_dest_dir, check_seconds, check_task, check_task_id
 from ._batch import BatchProgress, BatchResult, BatchSettings, run_threads
 from ._callbacks import parse_callback
-from ._config import DEFAULT_WAIT_TIMEOUT, BearerAuth, ConfigurationError, Settings
+from ._config import DEFAULT_WAIT_TIMEOUT, ConfigurationError, Settings
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
 from ._errors import RequestValidationError
 from ._polling import PollSchedule, drive, wait_flow
@@ -107,13 +107,9 @@ class Client:
             return RetryTransport(inner, RetryPolicy(max_retries=max_retries), sleep=sleep, clock=clock)
 
         self._http = httpx.Client(
-            base_url=self._settings.base_url,
-            auth=BearerAuth(self._settings.api_key, self._settings.base_url),
-            timeout=self._settings.timeout,
-            transport=retrying(),
-            event_hooks={"response": [record_response]},
+            **self._settings.api_http_options(), transport=retrying(), event_hooks={"response": [record_response]}
         )
-        self._downloads = httpx.Client(timeout=self._settings.timeout, transport=retrying(), follow_redirects=True)
+        self._downloads = httpx.Client(**self._settings.download_http_options(), transport=retrying())
         self._api = ApiClient(base_url=str(self._settings.base_url)).set_httpx_client(self._http)
 
     def __repr__(self) -> str:

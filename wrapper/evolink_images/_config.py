@@ -10,6 +10,7 @@ import os
 import urllib.parse
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -140,6 +141,18 @@ class Settings:
             max_retries=max_retries,
             schedule=schedule or PollSchedule(),
         )
+
+    def api_http_options(self) -> dict[str, Any]:
+        """How the API's httpx client (sync or async) is built: its origin, the bearer auth, timeouts.
+
+        It never follows redirects: an API call answered with one fails, and the key stays home.
+        """
+        auth = BearerAuth(self.api_key, self.base_url)
+        return {"base_url": self.base_url, "auth": auth, "timeout": self.timeout, "follow_redirects": False}
+
+    def download_http_options(self) -> dict[str, Any]:
+        """How the result-download client is built: no auth at all; redirects to a CDN are followed."""
+        return {"timeout": self.timeout, "follow_redirects": True}
 
     def redact(self, text: str) -> str:
         """Remove the API key from text that may have echoed it (server messages, URLs)."""
