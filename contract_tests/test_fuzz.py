@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from evolink_images import (
@@ -75,6 +75,7 @@ def raised(call: Callable[[], object]) -> BaseException | None:
     callback_url=st.none() | ANY_STRING,
     extra_body=st.just({}) | JUNK | st.dictionaries(ANY_STRING, JUNK, max_size=3),
 )
+@example(model=WanImageToImage, prompt="night \ud800", image_urls=[URLS[0]], n=None, callback_url=None, extra_body={})
 def test_any_request_is_sent_whole_or_refused_naming_its_fields(
     model: type, prompt: Any, image_urls: Any, n: Any, callback_url: Any, extra_body: Any
 ) -> None:

@@ -1,6 +1,7 @@
 """Prove the test suite has teeth: plant one bug at a time in a scratch copy and check it is caught.
 
     scripts/plant-bugs            # every bug; prints a table; exits 1 if any bug goes uncaught
+    scripts/plant-bugs surrogate  # only the bugs whose names contain "surrogate"
 
 Each bug is a textual change to one file (and, where the spec changes, a regeneration). The suite
 (tests/ and contract_tests/, ci profile) runs against the scratch copy with -x; a bug is caught
@@ -69,7 +70,7 @@ BUGS = [
     Bug("a lone surrogate let through to the wire", "wrapper/evolink_images/_rules.py",
         "    if not _utf8(prompt):", "    if False:"),
     Bug("the API key in an error message", "wrapper/evolink_images/_config.py",
-        'return text.replace(self.api_key, "<redacted>") if self.api_key in text else text', "return text"),
+        'return text.replace(key, "<redacted>") if key in text else text', "return text"),
 ]  # fmt: skip
 
 
@@ -103,11 +104,12 @@ def caught(scratch: Path) -> tuple[bool, str]:
     return result.returncode != 0, first.removeprefix("FAILED ").split(" - ")[0]
 
 
-def main() -> int:
-    """Plant every bug; print what caught each."""
+def main(names: list[str]) -> int:
+    """Plant every bug (or those whose names contain one of ``names``); print what caught each."""
+    chosen = [bug for bug in BUGS if not names or any(name in bug.name for name in names)]
     missed = 0
     print(f"{'bug':48} {'caught':7} {'secs':>5}  by")
-    for bug in BUGS:
+    for bug in chosen:
         with tempfile.TemporaryDirectory() as temp:
             scratch = Path(temp) / "project"
             start = time.monotonic()
@@ -115,9 +117,9 @@ def main() -> int:
             failed, test = caught(scratch)
         missed += not failed
         print(f"{bug.name:48} {'yes' if failed else 'NO':7} {time.monotonic() - start:5.1f}  {test}")
-    print(f"\n{len(BUGS) - missed} of {len(BUGS)} planted bugs caught.")
+    print(f"\n{len(chosen) - missed} of {len(chosen)} planted bugs caught.")
     return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

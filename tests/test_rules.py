@@ -201,3 +201,12 @@ def test_the_url_patterns_are_the_specs_character_for_character() -> None:
 )
 def test_image_urls_must_be_rfc_3986_uris(url: str, ok: bool) -> None:
     assert (fields_of(make(WAN_RULES, image_urls=[url])) == []) is ok
+
+
+@pytest.mark.parametrize("prompt", ["night \ud800", "\udfff", "a\ud83d"])
+def test_a_prompt_utf8_cannot_carry_is_refused_before_sending(prompt: str) -> None:
+    assert fields_of(make(WAN_RULES, prompt=prompt)) == ["prompt"]
+
+
+def test_extra_body_utf8_cannot_carry_is_refused() -> None:
+    assert fields_of(make(WAN_RULES, extra_body={"note": "\ud800"})) == ["extra_body"]
