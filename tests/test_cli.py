@@ -157,7 +157,15 @@ def installed(*argv: str, cwd: Path) -> subprocess.Popen[str]:
     script = Path(sys.executable).with_name("evolink-images")
     env = {key: value for key, value in os.environ.items() if key != "EVOLINK_API_KEY"}
     return subprocess.Popen(  # noqa: S603 - the project's own console script
-        [str(script), *argv], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(script), *argv],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell's background job starts with SIGINT ignored, and children inherit that: give the
+        # child the default disposition, so that Ctrl-C reaches it wherever the suite runs.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -175,7 +183,8 @@ def test_the_installed_demo_edits_a_real_image_with_no_key(tmp_path: Path) -> No
     assert "completed  100%" in err
 
 
-def test_the_installed_serve_fake_serves_until_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_installed_serve_fake_serves_until_ctrl_c_or_sigterm(tmp_path: Path, stop: signal.Signals) -> None:
     process = installed("serve-fake", "--duration", "0", cwd=tmp_path)
     assert process.stdout is not None
     base_url = process.stdout.readline().split()[-1]
@@ -184,7 +193,7 @@ def test_the_installed_serve_fake_serves_until_ctrl_c(tmp_path: Path) -> None:
         with Client(key, base_url=base_url) as client, pytest.raises(NotFoundError):
             client.get_task("task-unified-none")
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         process.communicate(timeout=10)
     assert process.returncode == 0
 

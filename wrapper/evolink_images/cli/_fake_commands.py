@@ -6,6 +6,7 @@ Both need the ``cli`` extra (the fake validates with jsonschema and edits with P
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -56,10 +57,16 @@ def serve_fake(session: Session, args: argparse.Namespace) -> int:
         print(f"Fake EvoLink on {server.base_url}", flush=True)
         print(f"  API key:      {server.fake.api_key}  (the fake's own; it works nowhere else)", flush=True)
         print(f"  sample image: {sample}", flush=True)
-        print("Ctrl-C stops it.", flush=True)
+        print("Ctrl-C (or SIGTERM) stops it.", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             print("stopped", file=sys.stderr)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM stops the fake as Ctrl-C does (a service manager or a test sends it)."""
+    raise KeyboardInterrupt
