@@ -20,7 +20,8 @@ from evolink_images import (
     UncertainSubmitError,
     WanImageToImage,
 )
-from evolink_images._batch import AdaptiveLimit, item_key
+from evolink_images._batch import AdaptiveLimit
+from evolink_images._journal import item_key
 from evolink_images.testing.fake import FakeEvoLink, TaskPlan
 
 REQUESTS = [WanImageToImage(f"edit {i}", ["https://example.com/a.png"]) for i in range(12)]

@@ -17,17 +17,14 @@ interrupted between "submitting" and "submitted" might exist, so it is reported,
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import os
 import threading
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from ._errors import APIConnectionError, APIError, APIStatusError, EvoLinkError, RateLimitError
-from ._requests import ImageEditRequest, to_api_body
+from ._journal import Journal, item_key
+from ._requests import ImageEditRequest
 from ._retry import RetryPolicy, parse_retry_after
 from ._task import Task
 
@@ -102,42 +99,6 @@ class AdaptiveLimit:
         if self._successes >= self.limit and self.limit < self.ceiling:
             self.limit += 1
             self._successes = 0
-
-
-def item_key(index: int, request: ImageEditRequest) -> str:
-    """A stable name for an item: its position and a digest of its body."""
-    body = json.dumps(to_api_body(request).to_dict(), sort_keys=True).encode()
-    return f"{index}-{hashlib.sha256(body).hexdigest()[:16]}"
-
-
-class Journal:
-    """An append-only JSON-lines record of each item's state; the last line of an item wins."""
-
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
-        self.path = Path(path) if path is not None else None
-        self._state: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        if self.path is not None and self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    record = json.loads(line)
-                    self._state[record["key"]] = record
-
-    def state(self, key: str) -> dict[str, Any]:
-        """The last record of ``key`` (``{"state": "new"}`` if none)."""
-        return self._state.get(key, {"state": "new"})
-
-    def write(self, key: str, state: str, **fields: Any) -> None:
-        """Record a state change, durably, before going on."""
-        record = {"key": key, "state": state, **fields}
-        with self._lock:
-            self._state[key] = record
-            if self.path is None:
-                return
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 import jsonschema
 
-from .faults import STATUS_FAULTS, TRANSPORT_FAULTS, Fault, Target
+from .faults import STATUS_FAULTS, TRANSPORT_FAULTS, Fault, Target, apply_fault
 from .images import gradient_png
 from .spec import load_spec, pointer_validator, schema_validator
+from .wire import FakeResponse, error_response
 
 if TYPE_CHECKING:
     from evolink_images import AsyncClient, Client
@@ -82,28 +83,6 @@ class TaskPlan:
     error_code: str = "service_error"
     status: str | None = None
     """A status to report instead of the lifecycle's (for example an unknown one), forever."""
-
-
-@dataclass
-class FakeResponse:
-    """What the fake answers: a status, headers and bytes (or a transport fault to raise)."""
-
-    status: int
-    headers: dict[str, str]
-    content: bytes
-    transport_fault: str | None = None
-
-    @classmethod
-    def json(cls, status: int, body: Any, headers: Mapping[str, str] | None = None) -> FakeResponse:
-        """A JSON response."""
-        return cls(status, {"content-type": "application/json", **(headers or {})}, json.dumps(body).encode())
-
-
-def _error(status: int, code: str | int, message: str, param: str | None = None, **headers: str) -> FakeResponse:
-    detail: dict[str, Any] = {"code": code, "message": message, "type": "invalid_request_error"}
-    if param:
-        detail["param"] = param
-    return FakeResponse.json(status, {"error": detail}, headers)
 
 
 @dataclass
@@ -208,13 +187,13 @@ class FakeEvoLink:
             path = path.split("?", 1)[0]
             if path == "/v1/images/generations":
                 if method != "POST":
-                    return _error(405, "method_not_allowed", "use POST", Allow="POST")
+                    return error_response(405, "method_not_allowed", "use POST", Allow="POST")
                 return self._authorised(headers) or self._create(headers, body)
             if path.startswith("/v1/tasks/") and path.count("/") == 3:
                 if method != "GET":
-                    return _error(405, "method_not_allowed", "use GET", Allow="GET")
+                    return error_response(405, "method_not_allowed", "use GET", Allow="GET")
                 return self._authorised(headers) or self._read(httpx.URL(url).path.rsplit("/", 1)[1])
-            return _error(404, "not_found", f"no route for {path}")
+            return error_response(404, "not_found", f"no route for {path}")
 
     def _fault(self, target: Target) -> Fault | None:
         for fault in self._faults:
@@ -228,19 +207,21 @@ class FakeEvoLink:
     def _authorised(self, headers: Mapping[str, str]) -> FakeResponse | None:
         if headers.get("authorization") == f"Bearer {self.api_key}":
             return None
-        return _error(401, "unauthorized", "Invalid or missing API key")
+        return error_response(401, "unauthorized", "Invalid or missing API key")
 
     def _create(self, headers: Mapping[str, str], body: bytes) -> FakeResponse:
         fault = self._fault("POST")
         if fault is not None and not fault.creates_task:
-            return self._faulty(fault, None)
+            return apply_fault(fault, None)
         if self.max_running is not None and self._running() >= self.max_running:
             self.rate_limited += 1
-            return _error(429, "rate_limit_exceeded", "too many tasks in flight", **{"Retry-After": self.retry_after})
+            return error_response(
+                429, "rate_limit_exceeded", "too many tasks in flight", **{"Retry-After": self.retry_after}
+            )
         try:
             payload = json.loads(body)
         except ValueError:
-            return _error(400, "invalid_request", "the body is not JSON")
+            return error_response(400, "invalid_request", "the body is not JSON")
         # Validate against the variant the discriminator names, so the message is about that model.
         union = load_spec()["components"]["schemas"]["ImageEditRequest"]
         model = payload.get("model") if isinstance(payload, dict) else None
@@ -249,10 +230,12 @@ class FakeEvoLink:
         problem = jsonschema.exceptions.best_match(validator.iter_errors(payload))
         if problem is not None:
             param = ".".join(str(part) for part in problem.absolute_path) or None
-            return _error(400, "invalid_request", problem.message[:300], param)
+            return error_response(400, "invalid_request", problem.message[:300], param)
         key = headers.get("idempotency-key")
         if key is not None and not pointer_validator(_IDEMPOTENCY_KEY_SCHEMA).is_valid(key):
-            return _error(400, "invalid_request", "Idempotency-Key must be 16-96 of [A-Za-z0-9._-]", "Idempotency-Key")
+            return error_response(
+                400, "invalid_request", "Idempotency-Key must be 16-96 of [A-Za-z0-9._-]", "Idempotency-Key"
+            )
         plan = self._next_plans.pop(0) if self._next_plans else self.plan
         number = next(self._ids)
         unix = int(time.time())
@@ -268,18 +251,18 @@ class FakeEvoLink:
         )
         self.tasks[task.id] = task
         body_out = self._body(task, on_create=True)
-        return self._faulty(fault, body_out) if fault is not None else FakeResponse.json(200, body_out)
+        return apply_fault(fault, body_out) if fault is not None else FakeResponse.json(200, body_out)
 
     def _read(self, task_id: str) -> FakeResponse:
         fault = self._fault("GET")
         if fault is not None and (fault.kind in TRANSPORT_FAULTS or fault.kind in STATUS_FAULTS):
-            return self._faulty(fault, None)  # the fault comes first, known task or not
+            return apply_fault(fault, None)  # the fault comes first, known task or not
         task = self.tasks.get(task_id)
         if task is None:
             # The spec does not restrict an id's shape, so every unknown id is a 404 (never a 400).
-            return _error(404, "task_not_found", f"task {task_id} not found", "task_id")
+            return error_response(404, "task_not_found", f"task {task_id} not found", "task_id")
         body = self._body(task, on_create=False)
-        return self._faulty(fault, body) if fault is not None else FakeResponse.json(200, body)
+        return apply_fault(fault, body) if fault is not None else FakeResponse.json(200, body)
 
     def _running(self) -> int:
         return sum(1 for task in self.tasks.values() if self._status(task)[0] in {"pending", "processing"})
@@ -334,7 +317,7 @@ class FakeEvoLink:
         if self._status(task)[0] != "completed" or int(index) >= task.n:
             return FakeResponse(404, {"content-type": "text/plain"}, b"not found")
         response = FakeResponse(200, {"content-type": "image/png"}, self._result_image(task, int(index)))
-        return self._faulty(fault, None, response) if fault is not None else response
+        return apply_fault(fault, None, response) if fault is not None else response
 
     def _result_image(self, task: _Task, index: int) -> bytes:
         hosted = f"{self.files_url}/inputs/"
@@ -347,44 +330,6 @@ class FakeEvoLink:
             else:
                 return edit_image(self.inputs[source[len(hosted) :]], task.prompt, index)
         return gradient_png(96, 64, f"{task.prompt}#{index}")
-
-    def _faulty(self, fault: Fault, body: dict[str, Any] | None, plain: FakeResponse | None = None) -> FakeResponse:
-        """Apply ``fault`` to the response that ``body`` (a task) or ``plain`` would have been."""
-        kind = fault.kind
-        if kind in TRANSPORT_FAULTS:
-            return FakeResponse(0, {}, b"", transport_fault=kind)
-        if kind in STATUS_FAULTS:
-            status = STATUS_FAULTS[kind]
-            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            if kind == "bad_gateway_html":
-                return FakeResponse(status, {"content-type": "text/html"}, b"<html><h1>502 Bad Gateway</h1></html>")
-            return _error(status, kind, f"injected fault: {kind}", **extra)
-        if kind == "html_result":
-            return FakeResponse(200, {"content-type": "text/html"}, b"<html>expired</html>")
-        text = json.dumps(body if body is not None else {}).encode()
-        damaged: dict[str, Callable[[], FakeResponse]] = {
-            "truncated_json": lambda: FakeResponse(200, {"content-type": "application/json"}, text[: len(text) // 2]),
-            "not_json": lambda: FakeResponse(200, {"content-type": "text/plain"}, b"OK"),
-            "empty_body": lambda: FakeResponse(200, {"content-type": "application/json"}, b""),
-        }
-        if kind in damaged:
-            return damaged[kind]()
-        changed = dict(body or {})
-        if kind == "unknown_status":
-            changed["status"] = "queued_for_moderation"
-        elif kind == "extra_fields":
-            changed["watermark"] = {"position": "bottom-right"}
-            changed["task_info"] = {**changed.get("task_info", {}), "queue_position": 3}
-        elif kind == "missing_fields":
-            changed = {key: changed[key] for key in ("id", "status") if key in changed}
-        elif kind == "task_info_null":
-            changed["task_info"] = None
-        elif kind == "completed_without_results":
-            changed["status"] = "completed"
-            changed.pop("results", None)
-        elif kind == "huge_body":
-            changed["padding"] = "x" * 5_000_000
-        return FakeResponse.json(200, changed)
 
 
 _TRANSPORT_EXCEPTIONS: dict[str, type[httpx.TransportError]] = {

@@ -9,10 +9,14 @@ connection, a 429 or a 503 cannot).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["BODY_FAULTS", "FAULT_KINDS", "STATUS_FAULTS", "TRANSPORT_FAULTS", "Fault", "Target"]
+from .wire import FakeResponse, error_response
+
+__all__ = ["BODY_FAULTS", "FAULT_KINDS", "STATUS_FAULTS", "TRANSPORT_FAULTS", "Fault", "Target", "apply_fault"]
 
 Target = Literal["POST", "GET", "files"]
 
@@ -75,3 +79,42 @@ class Fault:
         if self.after_create is not None:
             return self.after_create
         return self.kind in _CREATES_BY_DEFAULT
+
+
+def apply_fault(fault: Fault, body: dict[str, Any] | None, plain: FakeResponse | None = None) -> FakeResponse:
+    """Apply ``fault`` to the response that ``body`` (a task) or ``plain`` would have been."""
+    kind = fault.kind
+    if kind in TRANSPORT_FAULTS:
+        return FakeResponse(0, {}, b"", transport_fault=kind)
+    if kind in STATUS_FAULTS:
+        status = STATUS_FAULTS[kind]
+        extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+        if kind == "bad_gateway_html":
+            return FakeResponse(status, {"content-type": "text/html"}, b"<html><h1>502 Bad Gateway</h1></html>")
+        return error_response(status, kind, f"injected fault: {kind}", **extra)
+    if kind == "html_result":
+        return FakeResponse(200, {"content-type": "text/html"}, b"<html>expired</html>")
+    text = json.dumps(body if body is not None else {}).encode()
+    damaged: dict[str, Callable[[], FakeResponse]] = {
+        "truncated_json": lambda: FakeResponse(200, {"content-type": "application/json"}, text[: len(text) // 2]),
+        "not_json": lambda: FakeResponse(200, {"content-type": "text/plain"}, b"OK"),
+        "empty_body": lambda: FakeResponse(200, {"content-type": "application/json"}, b""),
+    }
+    if kind in damaged:
+        return damaged[kind]()
+    changed = dict(body or {})
+    if kind == "unknown_status":
+        changed["status"] = "queued_for_moderation"
+    elif kind == "extra_fields":
+        changed["watermark"] = {"position": "bottom-right"}
+        changed["task_info"] = {**changed.get("task_info", {}), "queue_position": 3}
+    elif kind == "missing_fields":
+        changed = {key: changed[key] for key in ("id", "status") if key in changed}
+    elif kind == "task_info_null":
+        changed["task_info"] = None
+    elif kind == "completed_without_results":
+        changed["status"] = "completed"
+        changed.pop("results", None)
+    elif kind == "huge_body":
+        changed["padding"] = "x" * 5_000_000
+    return FakeResponse.json(200, changed)
