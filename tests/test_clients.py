@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import json
 import logging
 import traceback
 from collections.abc import AsyncIterator, Iterator
@@ -230,7 +231,7 @@ def test_file_names_are_safe_whatever_the_task_id(api_client: Face, api: respx.R
 def test_confirm_callback_trusts_only_the_refetched_task(api_client: Face, api: respx.Router) -> None:
     api.get(TASK_URL).respond(200, json=task_json("processing", id="task-1"))
     forged = task_json("completed", id="task-1", results=["https://evil.example/x.png"])
-    confirmed = api_client.confirm_callback(__import__("json").dumps(forged))
+    confirmed = api_client.confirm_callback(json.dumps(forged))
     assert confirmed.status == "processing"
     assert confirmed.results == ()
 
@@ -331,7 +332,7 @@ def test_submit_sends_exactly_the_documented_fields_plus_extra_body(
     task = api_client.submit(request_)
     assert task.id == "task-unified-1757156493-imcg5zqt"
     assert task.estimated_time == 30
-    assert __import__("json").loads(route.calls.last.request.content) == sent
+    assert json.loads(route.calls.last.request.content) == sent
     assert route.calls.last.request.headers["Authorization"] == f"Bearer {CANARY_KEY}"
 
 

@@ -84,6 +84,18 @@ class AdaptiveLimit:
             raise ValueError("concurrency must be at least 1")
         self.limit = self.limit or self.ceiling
 
+    def has_room(self) -> bool:
+        """True while fewer tasks are in flight than the limit allows."""
+        return self.in_flight < self.limit
+
+    def take(self) -> None:
+        """A slot is taken (only after ``has_room``)."""
+        self.in_flight += 1
+
+    def give_back(self) -> None:
+        """A slot is free again."""
+        self.in_flight -= 1
+
     def rate_limited(self) -> None:
         """A 429: halve the limit, once per congestion event (the 429s before the next success)."""
         if self._cooling:
@@ -251,11 +263,11 @@ async def run_async(
                 sent = None
                 if isinstance(step, Acquire):
                     async with condition:
-                        await condition.wait_for(lambda: shared.limit.in_flight < shared.limit.limit)
-                        shared.limit.in_flight += 1
+                        await condition.wait_for(shared.limit.has_room)
+                        shared.limit.take()
                 elif isinstance(step, Release):
                     async with condition:
-                        shared.limit.in_flight -= 1
+                        shared.limit.give_back()
                         condition.notify_all()
                 elif isinstance(step, Pause):
                     await sleep(step.seconds)
@@ -297,11 +309,11 @@ def run_threads(
                 sent = None
                 if isinstance(step, Acquire):
                     with condition:
-                        condition.wait_for(lambda: shared.limit.in_flight < shared.limit.limit)
-                        shared.limit.in_flight += 1
+                        condition.wait_for(shared.limit.has_room)
+                        shared.limit.take()
                 elif isinstance(step, Release):
                     with condition:
-                        shared.limit.in_flight -= 1
+                        shared.limit.give_back()
                         condition.notify_all()
                 elif isinstance(step, Pause):
                     sleep(step.seconds)

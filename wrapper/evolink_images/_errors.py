@@ -130,8 +130,10 @@ class APITimeoutError(APIConnectionError):
 class APIResponseError(APIError):
     """Raised when a response is not what the spec promises: not JSON, truncated, missing ``id``."""
 
-    def __init__(self, message: str, *, response: httpx.Response, **kwargs: object) -> None:
-        super().__init__(message, request=response.request, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self, message: str, *, response: httpx.Response, task_id: str | None = None, task_may_exist: bool = False
+    ) -> None:
+        super().__init__(message, request=response.request, task_id=task_id, task_may_exist=task_may_exist)
         self.response = response
         self.status_code = response.status_code
 

@@ -7,6 +7,7 @@ an API error (3), a failed or cancelled task (4) and a timeout (5). The API key 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -87,11 +88,8 @@ def _fail(session: Session, kind: str, message: str, error: EvoLinkError) -> int
     text = _redact(message).replace("\n", " ")
     stderr(f"error: {text}")
     if session.as_json:
-        print(
-            __import__("json").dumps(
-                {"error": {"kind": kind, "type": type(error).__name__, "message": text, "task_id": error.task_id}}
-            )
-        )
+        details = {"kind": kind, "type": type(error).__name__, "message": text, "task_id": error.task_id}
+        print(json.dumps({"error": details}))
     return EXIT_CODES[kind]
 
 

@@ -10,16 +10,21 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._client import Client
 from .._config import ConfigurationError
 from .._requests import WanImageToImage
 from ._commands import Session, run_edit
 
+if TYPE_CHECKING:
+    from ..testing.server import FakeServer
+
 __all__ = ["demo", "serve_fake"]
 
 
-def _fake_modules() -> tuple[type, type, type, object]:
+def _fake_server(duration: float, port: int = 0) -> tuple[FakeServer, str, bytes]:
+    """A loopback fake whose tasks take ``duration`` s, hosting a sample image: (server, its URL, its bytes)."""
     try:
         from ..testing.fake import FakeEvoLink, TaskPlan
         from ..testing.render import sample_scene
@@ -28,17 +33,16 @@ def _fake_modules() -> tuple[type, type, type, object]:
         raise ConfigurationError(
             f"this command needs the cli extra ({error.name} is missing): pip install 'evolink-images[cli]'"
         ) from None
-    return FakeEvoLink, TaskPlan, FakeServer, sample_scene
+    server = FakeServer(FakeEvoLink(clock=time.monotonic, plan=TaskPlan(duration=duration)), port=port)
+    image = sample_scene()
+    return server, server.fake.host_input("sample.png", image), image
 
 
 def demo(session: Session, args: argparse.Namespace) -> int:
     """``demo``: start a fake EvoLink on loopback, serve a sample image, edit it for real, save the results."""
-    fake_class, plan_class, server_class, sample_scene = _fake_modules()
     out = Path(args.out)
-    fake = fake_class(clock=time.monotonic, plan=plan_class(duration=4.0))
-    with server_class(fake) as server:
-        image = sample_scene()  # type: ignore[operator]
-        url = server.fake.host_input("sample.png", image)
+    server, url, image = _fake_server(duration=4.0)
+    with server:
         out.mkdir(parents=True, exist_ok=True)
         (out / "input.png").write_bytes(image)
         print(f"A fake EvoLink is serving on {server.base_url} (no key, no network).", file=sys.stderr)
@@ -49,11 +53,9 @@ def demo(session: Session, args: argparse.Namespace) -> int:
 
 
 def serve_fake(session: Session, args: argparse.Namespace) -> int:
-    """``serve-fake``: serve the fake until Ctrl-C."""
-    fake_class, plan_class, server_class, sample_scene = _fake_modules()
-    fake = fake_class(clock=time.monotonic, plan=plan_class(duration=args.duration))
-    with server_class(fake, port=args.port) as server:
-        sample = server.fake.host_input("sample.png", sample_scene())  # type: ignore[operator]
+    """``serve-fake``: serve the fake until Ctrl-C or SIGTERM."""
+    server, sample, _ = _fake_server(duration=args.duration, port=args.port)
+    with server:
         print(f"Fake EvoLink on {server.base_url}", flush=True)
         print(f"  API key:      {server.fake.api_key}  (the fake's own; it works nowhere else)", flush=True)
         print(f"  sample image: {sample}", flush=True)
