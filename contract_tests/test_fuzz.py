@@ -8,6 +8,7 @@ Run at the ``fuzz`` profile for 10,000 examples per property::
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,9 @@ sent: list[httpx.Request] = []
 
 def capture(request: httpx.Request) -> httpx.Response:
     sent.append(request)
+    if request.method == "GET":  # a task read is answered about the task asked for
+        task_id = urllib.parse.unquote(request.url.raw_path.decode("ascii").rsplit("/", 1)[-1])
+        return httpx.Response(200, json=task_json("pending", id=task_id))
     return httpx.Response(200, json=task_json("pending"))
 
 

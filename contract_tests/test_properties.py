@@ -32,6 +32,7 @@ from evolink_images import (
 from evolink_images._addresses import host_problem
 from evolink_images._responses import error_from_response
 from evolink_images._rules import check
+from evolink_images._wire import Redactor
 from evolink_images.testing.fake import FakeClock, FakeEvoLink, TaskPlan
 from evolink_images.testing.spec import schema_validator
 
@@ -98,7 +99,7 @@ def test_every_spec_valid_task_body_parses_in_the_generated_client_and_the_wrapp
 def test_every_spec_valid_error_body_parses_and_maps_to_a_typed_error(body: Any, status: int) -> None:
     assert ErrorResponse.from_dict(body).to_dict() == body
     response = httpx.Response(status, json=body, request=httpx.Request("GET", "https://api.evolink.ai/v1/tasks/t"))
-    error = error_from_response(response, task_id="t", redact=lambda text: text)
+    error = error_from_response(response, task_id="t", redactor=Redactor("sk-evo-unused-key"))
     assert error.status_code == status
     code = body["error"].get("code")
     assert error.code == (code if isinstance(code, str | int) and not isinstance(code, bool) else None)

@@ -21,6 +21,7 @@ from evolink_images import (
     Client,
     ConfigurationError,
     DownloadError,
+    MalformedTaskError,
     RequestValidationError,
     Task,
     WanImageToImage,
@@ -73,7 +74,7 @@ def test_every_public_name_is_exported_once_sorted_and_documented() -> None:
 
 def test_the_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, api: respx.Router) -> None:
     monkeypatch.setenv("EVOLINK_API_KEY", "sk-evo-from-env")
-    route = api.get(TASK_URL).respond(200, json=task_json())
+    route = api.get(TASK_URL).respond(200, json=task_json(id="task-1"))
     with Client(http_client=httpx.Client(transport=httpx.MockTransport(api.handler))) as client:
         client.get_task("task-1")
     assert route.calls.last.request.headers["Authorization"] == "Bearer sk-evo-from-env"
@@ -116,7 +117,7 @@ def test_bad_settings_are_refused(bad: dict[str, Any], match: str) -> None:
 def test_tls_verification_is_on_by_default() -> None:
     with Client(CANARY_KEY) as client:
         transport: Any = client._http._transport  # reaching in: nothing public exposes the TLS context
-        assert transport._inner._pool._ssl_context.verify_mode.name == "CERT_REQUIRED"
+        assert transport._inner._inner._pool._ssl_context.verify_mode.name == "CERT_REQUIRED"
 
 
 def test_the_key_never_appears_in_reprs_logs_or_errors(
@@ -147,7 +148,7 @@ def test_requests_and_retries_are_logged_at_debug_with_ids(
     api.get(TASK_URL).mock(
         side_effect=[
             httpx.Response(503, headers={"x-request-id": "req-1"}),
-            httpx.Response(200, json=task_json(), headers={"x-request-id": "req-2"}),
+            httpx.Response(200, json=task_json(id="task-1"), headers={"x-request-id": "req-2"}),
         ]
     )
     api_client.get_task("task-1")
@@ -361,7 +362,7 @@ def test_odd_but_harmless_task_fields_are_tolerated() -> None:
     ],
 )
 def test_task_bodies_that_cannot_be_acted_on_are_refused(body: dict[str, Any]) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(MalformedTaskError):
         Task.from_dict(body)
 
 

@@ -75,7 +75,9 @@ def test_the_flow_sleeps_then_polls_and_returns_the_completed_task(clock: FakeCl
 
 
 def test_wait_returns_the_completed_task(api_client: Face, api: respx.Router) -> None:
-    api.get(TASK_URL).mock(side_effect=responses(task_json("processing"), task_json("completed", id="task-1")))
+    api.get(TASK_URL).mock(
+        side_effect=responses(task_json("processing", id="task-1"), task_json("completed", id="task-1"))
+    )
     result = api_client.wait(task())
     assert result.is_completed
     assert result.results
@@ -120,7 +122,11 @@ def test_a_cancelled_task_raises_task_cancelled(api_client: Face, api: respx.Rou
 
 def test_unknown_statuses_count_as_not_finished(api_client: Face, api: respx.Router) -> None:
     api.get(TASK_URL).mock(
-        side_effect=responses(task_json("queued"), task_json("moderation_review"), task_json("completed"))
+        side_effect=responses(
+            task_json("queued", id="task-1"),
+            task_json("moderation_review", id="task-1"),
+            task_json("completed", id="task-1"),
+        )
     )
     assert api_client.wait("task-1").is_completed
 
@@ -133,7 +139,7 @@ def test_transient_poll_failures_do_not_end_the_wait(client_factory: Any, api: r
             httpx.Response(429, json=error_json("rate_limit_exceeded")),
             httpx.Response(502, text="<html>"),
             httpx.Response(200, content=b"{trunc"),
-            task_json("completed"),
+            task_json("completed", id="task-1"),
         )
     )
     assert client.wait("task-1").is_completed
@@ -173,10 +179,10 @@ def test_a_wait_that_never_reaches_the_task_still_times_out(
 def test_on_update_is_called_on_every_change_of_status_or_progress(api_client: Face, api: respx.Router) -> None:
     api.get(TASK_URL).mock(
         side_effect=responses(
-            task_json("processing", progress=10),
-            task_json("processing", progress=10),
-            task_json("processing", progress=60),
-            task_json("completed"),
+            task_json("processing", progress=10, id="task-1"),
+            task_json("processing", progress=10, id="task-1"),
+            task_json("processing", progress=60, id="task-1"),
+            task_json("completed", id="task-1"),
         )
     )
     seen: list[tuple[str, int]] = []
@@ -188,7 +194,10 @@ def test_run_submits_once_and_waits(api_client: Face, api: respx.Router) -> None
     post = api.post(SUBMIT_URL).respond(200, json=task_json("pending", id="task-1"))
     api.get(TASK_URL).mock(
         side_effect=responses(
-            httpx.ConnectError("x"), httpx.ConnectError("x"), httpx.ConnectError("x"), task_json("completed")
+            httpx.ConnectError("x"),
+            httpx.ConnectError("x"),
+            httpx.ConnectError("x"),
+            task_json("completed", id="task-1"),
         )
     )
     result = api_client.run(WanImageToImage("Make it night", ["https://example.com/a.png"]))
@@ -212,7 +221,11 @@ def test_estimate_and_progress_keep_polls_few_and_the_lag_short(duration: float,
 def test_a_stalled_progress_does_not_push_the_next_poll_out(
     api_client: Face, api: respx.Router, clock: FakeClock
 ) -> None:
-    api.get(TASK_URL).mock(side_effect=responses(*[task_json("processing", progress=40)] * 12, task_json("completed")))
+    api.get(TASK_URL).mock(
+        side_effect=responses(
+            *[task_json("processing", progress=40, id="task-1")] * 12, task_json("completed", id="task-1")
+        )
+    )
     api_client.wait(task(task_info={"estimated_time": 30}), timeout=120)
     assert max(clock.sleeps) <= 15
 

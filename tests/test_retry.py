@@ -13,12 +13,13 @@ import respx
 from evolink_images import APIError, APITimeoutError, InternalServerError, RateLimitError, WanImageToImage
 from evolink_images._retry import RetryPolicy, call_options, parse_retry_after
 from evolink_images.testing.fake import FakeClock
-from evolink_images.testing.payloads import error_json, task_json
+from evolink_images.testing.payloads import DEFAULT_TASK_ID, error_json, task_json
 
 from .conftest import BASE_URL, Face
 
 SUBMIT_URL = f"{BASE_URL}/v1/images/generations"
-TASK_URL = f"{BASE_URL}/v1/tasks/task-1"
+TASK_ID = DEFAULT_TASK_ID
+TASK_URL = f"{BASE_URL}/v1/tasks/{TASK_ID}"
 REQUEST = WanImageToImage("Make it night", ["https://example.com/a.png"])
 
 
@@ -77,7 +78,7 @@ def test_a_post_is_retried_only_when_no_task_can_exist(
 def test_a_get_is_retried_on_every_transient_fault(api_client: Face, api: respx.Router, kind: str) -> None:
     route = api.get(TASK_URL).mock(side_effect=always(kind))
     with pytest.raises(APIError):
-        api_client.get_task("task-1")
+        api_client.get_task(TASK_ID)
     assert route.call_count == 3
 
 
@@ -97,14 +98,14 @@ def test_a_retried_post_reuses_one_idempotency_key_and_a_new_submit_gets_another
 
 def test_a_get_recovers_after_transient_faults(api_client: Face, api: respx.Router) -> None:
     api.get(TASK_URL).mock(side_effect=[fault("502"), fault("read timeout"), httpx.Response(200, json=task_json())])
-    assert api_client.get_task("task-1").status == "pending"
+    assert api_client.get_task(TASK_ID).status == "pending"
 
 
 def test_retry_after_seconds_is_honoured(api_client: Face, api: respx.Router, clock: FakeClock) -> None:
     api.get(TASK_URL).mock(
         side_effect=[httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200, json=task_json())]
     )
-    api_client.get_task("task-1")
+    api_client.get_task(TASK_ID)
     assert clock.sleeps == [7.0]
 
 
@@ -112,8 +113,18 @@ def test_retry_after_is_capped(api_client: Face, api: respx.Router, clock: FakeC
     api.get(TASK_URL).mock(
         side_effect=[httpx.Response(503, headers={"Retry-After": "3600"}), httpx.Response(200, json=task_json())]
     )
-    api_client.get_task("task-1")
+    api_client.get_task(TASK_ID, timeout=120)  # room for the capped wait within the call's budget
     assert clock.sleeps == [RetryPolicy().retry_after_cap]
+
+
+def test_a_retry_after_longer_than_the_budget_left_ends_the_call_instead(
+    api_client: Face, api: respx.Router, clock: FakeClock
+) -> None:
+    route = api.get(TASK_URL).mock(side_effect=[httpx.Response(503, headers={"Retry-After": "50"})] * 2)
+    with pytest.raises(InternalServerError):
+        api_client.get_task(TASK_ID, timeout=30)
+    assert route.call_count == 1
+    assert clock.sleeps == []
 
 
 def test_retry_after_as_an_http_date_is_honoured() -> None:
@@ -138,17 +149,17 @@ def test_max_retries_is_configurable_per_client_and_per_call(
     route = api.get(TASK_URL).mock(side_effect=always("500"))
     client = client_factory(max_retries=5)
     with pytest.raises(InternalServerError):
-        client.get_task("task-1")
+        client.get_task(TASK_ID)
     assert route.call_count == 6
     with pytest.raises(InternalServerError):
-        client.get_task("task-1", max_retries=0)
+        client.get_task(TASK_ID, max_retries=0)
     assert route.call_count == 7
 
 
 def test_exhausted_retries_raise_the_last_error(api_client: Face, api: respx.Router) -> None:
     api.get(TASK_URL).mock(side_effect=always("429"))
     with pytest.raises(RateLimitError):
-        api_client.get_task("task-1")
+        api_client.get_task(TASK_ID)
     api.post(SUBMIT_URL).mock(side_effect=always("read timeout"))
     with pytest.raises(APITimeoutError) as caught:
         api_client.submit(REQUEST)
@@ -158,6 +169,6 @@ def test_exhausted_retries_raise_the_last_error(api_client: Face, api: respx.Rou
 def test_no_backoff_sleeps_past_a_call_deadline(api_client: Face, api: respx.Router, clock: FakeClock) -> None:
     route = api.get(TASK_URL).mock(side_effect=lambda request: httpx.Response(503, headers={"Retry-After": "10"}))
     with call_options(deadline=clock() + 15), pytest.raises(InternalServerError):
-        api_client.get_task("task-1")
+        api_client.get_task(TASK_ID)
     assert route.call_count == 2
     assert sum(clock.sleeps) <= 15

@@ -29,7 +29,13 @@ def check_task_id(task_id: Any) -> str:
     """Return the id ``task_id`` names (a ``Task`` names its own)."""
     if isinstance(task_id, Task):
         return task_id.id
-    if not isinstance(task_id, str) or not task_id.strip() or not task_id.isprintable() or len(task_id) > MAX_TASK_ID:
+    if (
+        not isinstance(task_id, str)
+        or not task_id.strip()
+        or not task_id.isprintable()
+        or len(task_id) > MAX_TASK_ID
+        or task_id.strip() in {".", ".."}  # a path segment, not an id: /v1/tasks/.. is /v1
+    ):
         raise _refuse("task_id", task_id, "a task id such as task-unified-..., at most 256 characters")
     return task_id
 

@@ -16,24 +16,21 @@ from typing import Any
 
 import httpx
 
-from evolink_api import Client as ApiClient
-from evolink_api.api.images import create_image_task
-from evolink_api.api.tasks import get_task
-
 from ._arguments import check_count, check_dest_dir, check_seconds, check_task, check_task_id
 from ._batch import BatchProgress, BatchResult, BatchSettings, run_async
 from ._callbacks import parse_callback
-from ._client import new_idempotency_key
-from ._config import DEFAULT_WAIT_TIMEOUT, ConfigurationError, Settings
+from ._calls import create_call, read_call, sending
+from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ConfigurationError, Settings
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
 from ._errors import RequestValidationError
 from ._polling import PollSchedule, drive_async, wait_flow
 from ._preflight import ImageBuffer, unreachable
-from ._requests import ImageEditRequest, to_api_body
-from ._responses import exchange, record_response_async
+from ._requests import ImageEditRequest
+from ._responses import record_response_async
 from ._retry import AsyncRetryTransport, RetryPolicy, call_options
-from ._rules import RULES, validate
+from ._rules import RULES
 from ._task import Task
+from ._wire import AsyncGuardedTransport, install_deadline_backend
 
 __all__ = ["AsyncClient"]
 
@@ -58,7 +55,7 @@ def _inner_transport(
         return transport
     if http_client is not None:
         return _AsyncClientTransport(http_client)
-    return httpx.AsyncHTTPTransport(verify=True)
+    return install_deadline_backend(httpx.AsyncHTTPTransport(verify=True))
 
 
 class AsyncClient:
@@ -83,20 +80,23 @@ class AsyncClient:
         poll_schedule: PollSchedule | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        self._settings = Settings.create(api_key, base_url, timeout, max_retries, poll_schedule)
+        self._settings = settings = Settings.create(
+            api_key, base_url, timeout, max_retries, poll_schedule, max_response_bytes
+        )
         self._clock = clock = clock or time.monotonic
         self._sleep = sleep = sleep or asyncio.sleep
         inner = _inner_transport(http_client, transport)
-
-        def retrying() -> AsyncRetryTransport:
-            return AsyncRetryTransport(inner, RetryPolicy(max_retries=max_retries), sleep=sleep, clock=clock)
-
-        self._http = httpx.AsyncClient(
-            **self._settings.api_http_options(), transport=retrying(), event_hooks={"response": [record_response_async]}
+        policy = RetryPolicy(max_retries=max_retries)
+        api = AsyncRetryTransport(AsyncGuardedTransport(inner, settings.api_wire()), policy, sleep=sleep, clock=clock)
+        results = AsyncRetryTransport(
+            AsyncGuardedTransport(inner, settings.download_wire()), policy, sleep=sleep, clock=clock
         )
-        self._downloads = httpx.AsyncClient(**self._settings.download_http_options(), transport=retrying())
-        self._api = ApiClient(base_url=str(self._settings.base_url)).set_async_httpx_client(self._http)
+        self._http = httpx.AsyncClient(
+            **settings.api_http_options(), transport=api, event_hooks={"response": [record_response_async]}
+        )
+        self._downloads = httpx.AsyncClient(**settings.download_http_options(), transport=results)
 
     def __repr__(self) -> str:
         return f"AsyncClient(base_url={str(self._settings.base_url)!r})"
@@ -121,26 +121,23 @@ class AsyncClient:
         preflight: bool = False,
         max_retries: int | None = None,
         idempotency_key: str | None = None,
+        timeout: float | None = None,
     ) -> Task:
         """Validate ``request``, then create the task: see ``Client.submit``."""
-        validate(request)
+        call = create_call(
+            self._settings, request, idempotency_key=idempotency_key, timeout=timeout, max_retries=max_retries
+        )
         if preflight:
-            await self._preflight(request)
-        body = to_api_body(request)
-        with call_options(max_retries=max_retries), exchange("POST", task_id=None, redact=self._settings.redact) as ex:
-            result = await create_image_task.asyncio_detailed(
-                client=self._api, body=body, idempotency_key=idempotency_key or new_idempotency_key()
-            )
-            return ex.task(result)
+            with call_options(deadline=self._clock() + self._settings.budget):
+                await self._preflight(request)
+        with sending(call, self._settings, self._clock) as ex:
+            return ex.task(await self._http.request(**call.request))
 
-    async def get_task(self, task_id: str, *, max_retries: int | None = None) -> Task:
+    async def get_task(self, task_id: str, *, max_retries: int | None = None, timeout: float | None = None) -> Task:
         """Read a task's status, progress and results: see ``Client.get_task``."""
-        task_id = check_task_id(task_id)
-        with (
-            call_options(max_retries=max_retries),
-            exchange("GET", task_id=task_id, redact=self._settings.redact) as ex,
-        ):
-            return ex.task(await get_task.asyncio_detailed(task_id, client=self._api))
+        call = read_call(self._settings, task_id, timeout=timeout, max_retries=max_retries)
+        with sending(call, self._settings, self._clock) as ex:
+            return ex.task(await self._http.request(**call.request))
 
     async def wait(
         self,

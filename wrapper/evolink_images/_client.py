@@ -7,7 +7,6 @@ modules and are shared with the async client.
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -16,30 +15,23 @@ from typing import Any
 
 import httpx
 
-from evolink_api import Client as ApiClient
-from evolink_api.api.images import create_image_task
-from evolink_api.api.tasks import get_task
-
 from ._arguments import check_count, check_dest_dir, check_seconds, check_task, check_task_id
 from ._batch import BatchProgress, BatchResult, BatchSettings, run_threads
 from ._callbacks import parse_callback
-from ._config import DEFAULT_WAIT_TIMEOUT, ConfigurationError, Settings
+from ._calls import create_call, read_call, sending
+from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ConfigurationError, Settings
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
 from ._errors import RequestValidationError
 from ._polling import PollSchedule, drive, wait_flow
 from ._preflight import ImageBuffer, unreachable
-from ._requests import ImageEditRequest, to_api_body
-from ._responses import exchange, record_response
+from ._requests import ImageEditRequest
+from ._responses import record_response
 from ._retry import RetryPolicy, RetryTransport, call_options
-from ._rules import RULES, validate
+from ._rules import RULES
 from ._task import Task
+from ._wire import GuardedTransport, install_deadline_backend
 
-__all__ = ["Client", "new_idempotency_key"]
-
-
-def new_idempotency_key() -> str:
-    """Return a fresh ``Idempotency-Key``: one per logical submit, reused on each of its retries."""
-    return f"evolink-images-{secrets.token_hex(16)}"
+__all__ = ["Client"]
 
 
 class _ClientTransport(httpx.BaseTransport):
@@ -60,7 +52,7 @@ def _inner_transport(http_client: httpx.Client | None, transport: httpx.BaseTran
         return transport
     if http_client is not None:
         return _ClientTransport(http_client)
-    return httpx.HTTPTransport(verify=True)
+    return install_deadline_backend(httpx.HTTPTransport(verify=True))
 
 
 class Client:
@@ -69,7 +61,9 @@ class Client:
     Args:
         api_key: the API key; default: the ``EVOLINK_API_KEY`` environment variable.
         base_url: default ``https://api.evolink.ai``; plain http only for a loopback host.
-        timeout: seconds (or an ``httpx.Timeout``) for each HTTP request; default 30 s, 10 s to connect.
+        timeout: the total seconds one API call may take (``submit``, ``get_task``: connecting, sending,
+            reading the whole answer, every retry and back-off), whatever the server does; default 60 s.
+            An ``httpx.Timeout`` sets per-phase limits on silence instead (the total stays 60 s).
         max_retries: retries of a failed request where retrying is safe (see ``_retry.py``); default 2.
         http_client: your own ``httpx.Client`` to send through (its proxies, TLS, limits); you close it.
         transport: an httpx transport to send through instead (``httpx.MockTransport`` in tests, or an
@@ -77,6 +71,7 @@ class Client:
         poll_schedule: the shape of ``wait``'s polling schedule.
         clock: monotonic seconds, for deadlines; default ``time.monotonic`` (inject for tests and simulations).
         sleep: how to wait; default ``time.sleep`` (``asyncio.sleep`` for ``AsyncClient``).
+        max_response_bytes: the largest API answer accepted, counted on decoded bytes; default 1 MiB.
 
     Example::
 
@@ -97,20 +92,21 @@ class Client:
         poll_schedule: PollSchedule | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        self._settings = Settings.create(api_key, base_url, timeout, max_retries, poll_schedule)
+        self._settings = settings = Settings.create(
+            api_key, base_url, timeout, max_retries, poll_schedule, max_response_bytes
+        )
         self._clock = clock = clock or time.monotonic
         self._sleep = sleep = sleep or time.sleep
         inner = _inner_transport(http_client, transport)
-
-        def retrying() -> RetryTransport:
-            return RetryTransport(inner, RetryPolicy(max_retries=max_retries), sleep=sleep, clock=clock)
-
+        policy = RetryPolicy(max_retries=max_retries)
+        api = RetryTransport(GuardedTransport(inner, settings.api_wire()), policy, sleep=sleep, clock=clock)
+        results = RetryTransport(GuardedTransport(inner, settings.download_wire()), policy, sleep=sleep, clock=clock)
         self._http = httpx.Client(
-            **self._settings.api_http_options(), transport=retrying(), event_hooks={"response": [record_response]}
+            **settings.api_http_options(), transport=api, event_hooks={"response": [record_response]}
         )
-        self._downloads = httpx.Client(**self._settings.download_http_options(), transport=retrying())
-        self._api = ApiClient(base_url=str(self._settings.base_url)).set_httpx_client(self._http)
+        self._downloads = httpx.Client(**settings.download_http_options(), transport=results)
 
     def __repr__(self) -> str:
         return f"Client(base_url={str(self._settings.base_url)!r})"
@@ -133,43 +129,48 @@ class Client:
         preflight: bool = False,
         max_retries: int | None = None,
         idempotency_key: str | None = None,
+        timeout: float | None = None,
     ) -> Task:
         """Validate ``request``, then create the task (one paid task, however many retries).
 
         Args:
             request: a ``WanImageToImage`` or ``QwenImageEdit``.
-            preflight: also fetch each input image and check its format, size and dimensions.
+            preflight: also fetch each input image and check its format, size and dimensions (within
+                a budget of its own, the client's ``timeout``).
             max_retries: override the client's retry count for this call.
             idempotency_key: the ``Idempotency-Key`` to send (16 to 96 of ``[A-Za-z0-9._-]``); by
                 default a fresh one. Reuse one only for the same logical submit.
+            timeout: this call's total budget in seconds, instead of the client's.
 
         Raises:
-            RequestValidationError: the request breaks a rule; nothing was sent.
+            RequestValidationError: the request or an argument breaks a rule; nothing was sent.
             APIError: the API refused or failed; ``task_may_exist`` says whether a task may exist.
         """
-        validate(request)
+        call = create_call(
+            self._settings, request, idempotency_key=idempotency_key, timeout=timeout, max_retries=max_retries
+        )
         if preflight:
-            self._preflight(request)
-        body = to_api_body(request)
-        with call_options(max_retries=max_retries), exchange("POST", task_id=None, redact=self._settings.redact) as ex:
-            result = create_image_task.sync_detailed(
-                client=self._api, body=body, idempotency_key=idempotency_key or new_idempotency_key()
-            )
-            return ex.task(result)
+            with call_options(deadline=self._clock() + self._settings.budget):
+                self._preflight(request)
+        with sending(call, self._settings, self._clock) as ex:
+            return ex.task(self._http.request(**call.request))
 
-    def get_task(self, task_id: str, *, max_retries: int | None = None) -> Task:
+    def get_task(self, task_id: str, *, max_retries: int | None = None, timeout: float | None = None) -> Task:
         """Read a task's status, progress and results.
 
+        Args:
+            task_id: the task's id.
+            max_retries: override the client's retry count for this call.
+            timeout: this call's total budget in seconds, instead of the client's.
+
         Raises:
-            RequestValidationError: ``task_id`` is empty or not a string.
-            APIError: the read failed (``NotFoundError`` for an unknown or expired task).
+            RequestValidationError: ``task_id`` is empty, not a string, or not an id.
+            APIError: the read failed (``NotFoundError`` for an unknown or expired task; an
+                ``APIResponseError`` for an answer about another task).
         """
-        task_id = check_task_id(task_id)
-        with (
-            call_options(max_retries=max_retries),
-            exchange("GET", task_id=task_id, redact=self._settings.redact) as ex,
-        ):
-            return ex.task(get_task.sync_detailed(task_id, client=self._api))
+        call = read_call(self._settings, task_id, timeout=timeout, max_retries=max_retries)
+        with sending(call, self._settings, self._clock) as ex:
+            return ex.task(self._http.request(**call.request))
 
     def wait(
         self,

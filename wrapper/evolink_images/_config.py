@@ -1,12 +1,17 @@
-"""What both clients are configured with, checked once: the key, the base URL, timeouts and retries.
+"""What both clients are configured with, checked once: the key, the base URL, budgets, caps and retries.
 
 The API key lives only in a ``Secret`` (its repr is ``<redacted>``), held by ``Settings`` and by
 ``BearerAuth``, which adds it to requests for the API's own host and to nothing else.
+
+Time: ``timeout`` is the total budget of one API call (``submit``, ``get_task``): connecting,
+sending, reading the whole answer, every retry and its back-off; no server behaviour stretches it.
+The per-phase limits (``httpx.Timeout``) only bound silence within it.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import urllib.parse
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -17,9 +22,13 @@ import httpx
 from ._addresses import is_loopback_host
 from ._errors import EvoLinkError
 from ._polling import PollSchedule
+from ._wire import Redactor, WirePolicy
+from ._wire.decoding import ACCEPT_ENCODING
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_BUDGET",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WAIT_TIMEOUT",
     "ENV_API_KEY",
@@ -31,6 +40,11 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api.evolink.ai"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+"""Per-phase limits on silence: 10 s to connect, 30 s for any one read, write or pool wait."""
+DEFAULT_BUDGET = 60.0
+"""Seconds one API call may take in all, retries and back-off included."""
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+"""The largest API answer accepted, counted on decoded bytes (a task body is a few KB)."""
 DEFAULT_WAIT_TIMEOUT = 600.0
 """Seconds ``wait`` and ``run`` wait by default (the vendor's own examples give up after 300 s)."""
 ENV_API_KEY = "EVOLINK_API_KEY"
@@ -91,6 +105,24 @@ def _check_base_url(base_url: str) -> httpx.URL:
     )
 
 
+def _user_agent() -> str:
+    from . import __version__
+
+    return f"evolink-images/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
+
+
+def _check_timeout(timeout: object) -> tuple[httpx.Timeout, float]:
+    """The per-phase limits and the total budget that a ``timeout`` argument means."""
+    if timeout is None:
+        return DEFAULT_TIMEOUT, DEFAULT_BUDGET
+    if isinstance(timeout, httpx.Timeout):
+        return timeout, DEFAULT_BUDGET
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and 0 < timeout < float("inf"):
+        seconds = float(timeout)
+        return httpx.Timeout(min(seconds, 30.0), connect=min(seconds, 10.0)), seconds
+    raise ConfigurationError(f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a client needs besides its connections."""
@@ -98,8 +130,13 @@ class Settings:
     api_key: Secret
     base_url: httpx.URL
     timeout: httpx.Timeout
+    """Per-phase limits on silence (connect, read, write, pool), each within the budget."""
+    budget: float
+    """Seconds one API call may take in all."""
     max_retries: int
     schedule: PollSchedule
+    max_response_bytes: int
+    redactor: Redactor
 
     @classmethod
     def create(
@@ -109,6 +146,7 @@ class Settings:
         timeout: float | httpx.Timeout | None,
         max_retries: int,
         schedule: PollSchedule | None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> Settings:
         """Check and combine the constructor's arguments with the environment."""
         key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
@@ -120,26 +158,22 @@ class Settings:
             raise ConfigurationError("the API key contains a line break")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ConfigurationError(f"max_retries must be a whole number >= 0, not {max_retries!r}")
-        if timeout is None:
-            resolved = DEFAULT_TIMEOUT
-        elif isinstance(timeout, httpx.Timeout):
-            resolved = timeout
-        elif isinstance(timeout, int | float) and not isinstance(timeout, bool) and 0 < timeout < float("inf"):
-            resolved = httpx.Timeout(timeout)
-        else:
-            raise ConfigurationError(
-                f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}"
-            )
+        phases, budget = _check_timeout(timeout)
         if base_url is not None and not isinstance(base_url, str):
             raise ConfigurationError(f"base_url must be a string, not {type(base_url).__name__}")
         if schedule is not None and not isinstance(schedule, PollSchedule):
             raise ConfigurationError(f"poll_schedule must be a PollSchedule, not {type(schedule).__name__}")
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or max_response_bytes < 1:
+            raise ConfigurationError(f"max_response_bytes must be a whole number >= 1, not {max_response_bytes!r}")
         return cls(
             api_key=Secret(key.strip()),
             base_url=_check_base_url(base_url or DEFAULT_BASE_URL),
-            timeout=resolved,
+            timeout=phases,
+            budget=budget,
             max_retries=max_retries,
             schedule=schedule or PollSchedule(),
+            max_response_bytes=max_response_bytes,
+            redactor=Redactor(key.strip()),
         )
 
     def api_http_options(self) -> dict[str, Any]:
@@ -148,13 +182,30 @@ class Settings:
         It never follows redirects: an API call answered with one fails, and the key stays home.
         """
         auth = BearerAuth(self.api_key, self.base_url)
-        return {"base_url": self.base_url, "auth": auth, "timeout": self.timeout, "follow_redirects": False}
+        return {
+            "base_url": self.base_url,
+            "auth": auth,
+            "timeout": self.timeout,
+            "follow_redirects": False,
+            "headers": {"User-Agent": _user_agent(), "Accept-Encoding": ACCEPT_ENCODING},
+        }
 
     def download_http_options(self) -> dict[str, Any]:
         """How the result-download client is built: no auth at all; redirects to a CDN are followed."""
-        return {"timeout": self.timeout, "follow_redirects": True}
+        return {
+            "timeout": self.timeout,
+            "follow_redirects": True,
+            "headers": {"User-Agent": _user_agent(), "Accept-Encoding": ACCEPT_ENCODING},
+        }
+
+    def api_wire(self) -> WirePolicy:
+        """What the wire guard enforces on API exchanges: the budget, the answer cap, redaction of bodies."""
+        return WirePolicy(self.budget, self.max_response_bytes, self.redactor, redact_bodies=True)
+
+    def download_wire(self) -> WirePolicy:
+        """What it enforces on result downloads: the budget per image; the reader counts the bytes."""
+        return WirePolicy(self.budget, None, self.redactor, redact_bodies=False)
 
     def redact(self, text: str) -> str:
         """Remove the API key from text that may have echoed it (server messages, URLs)."""
-        key = self.api_key.reveal()
-        return text.replace(key, "<redacted>") if key in text else text
+        return self.redactor.text(text)

@@ -2,6 +2,7 @@
 
     EvoLinkError                      root; ``task_id`` is set whenever a task exists
     ├── RequestValidationError        (also ValueError) the request broke a rule; nothing was sent
+    ├── MalformedTaskError            (also ValueError) ``Task.from_dict`` got a body it cannot act on
     ├── APIError                      the API could not be reached or answered with an error
     │   ├── APIConnectionError        no usable answer: refused, reset, TLS, protocol error
     │   │   └── APITimeoutError       connect, read, write or pool timeout
@@ -47,6 +48,7 @@ __all__ = [
     "EvoLinkError",
     "InsufficientQuotaError",
     "InternalServerError",
+    "MalformedTaskError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -96,6 +98,13 @@ class RequestValidationError(EvoLinkError, ValueError):
         self.violations = tuple(violations)
         lines = "\n".join(f"  - {violation}" for violation in self.violations)
         super().__init__(f"{len(self.violations)} problem(s) with the request; nothing was sent:\n{lines}")
+
+
+class MalformedTaskError(EvoLinkError, ValueError):
+    """Raised by ``Task.from_dict`` for a body the client cannot act on (no id or status, results not URLs).
+
+    The clients turn it into an ``APIResponseError``; ``task_id`` is the body's id when it had one.
+    """
 
 
 class APIError(EvoLinkError):

@@ -1,9 +1,15 @@
-"""The boundary between the generated client and callers: results become ``Task``s, failures typed errors.
+"""The boundary between the wire and callers: answers become ``Task``s, failures typed errors.
 
-No httpx exception, ``JSONDecodeError`` or ``ValueError`` from the generated code gets past
-``exchange()``: the response is recorded by an httpx event hook as it arrives, so even when the
-generated parser chokes on it (an HTML 502 page, a 520 status, truncated JSON), the caller gets an
-``APIStatusError`` or ``APIResponseError`` carrying the status and the response.
+Bodies are parsed once, here, straight from JSON into ``Task`` (``_task.py``); the generated client
+builds the requests (``_get_kwargs`` of each operation) and its models are made only on demand. No
+httpx exception, ``JSONDecodeError``, ``RecursionError`` or ``ValueError`` gets past ``exchange()``:
+the response is recorded by an httpx event hook as it arrives, so even when its body cannot be read
+or parsed (an HTML 502 page, a 520 status, truncated JSON, a body over its cap), the caller gets an
+``APIStatusError`` or ``APIResponseError`` carrying the status and the task id when one is known.
+
+Everything a server sent has already lost the API key at the wire guard (headers, reason phrase,
+body bytes); JSON strings are redacted again after parsing (a key written with escapes), and the
+response an error carries is a copy whose request has no ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -11,15 +17,11 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import httpx
-
-from evolink_api.models import Task as ApiTask
-from evolink_api.types import Response
 
 from ._errors import (
     APIConnectionError,
@@ -27,22 +29,27 @@ from ._errors import (
     APIStatusError,
     APITimeoutError,
     EvoLinkError,
+    MalformedTaskError,
     status_error_class,
 )
 from ._task import Task
+from ._wire import DeadlineExceeded, Redactor
 
-__all__ = ["Exchange", "error_from_response", "exchange", "record_response", "record_response_async"]
+__all__ = ["MAX_ECHO", "Exchange", "error_from_response", "exchange", "public_response", "record_response"]
 
 logger = logging.getLogger("evolink_images")
 
+MAX_ECHO = 500
+"""The most characters of a server's message repeated in an error (the rest is cut, and says so)."""
+
 _CURRENT: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar("evolink_exchange", default=None)
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError)
-_TRANSLATED = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, *_PARSE_ERRORS)
+_TRANSLATED = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError, RecursionError)
+_TASK_STATUSES = frozenset({200, 201, 202})
 
 
 def record_response(response: httpx.Response) -> None:
-    """Httpx response hook: remember the response of the call in progress."""
+    """Httpx response hook: remember the response of the call in progress (headers only: before its body)."""
     current = _CURRENT.get()
     if current is not None:
         current.response = response
@@ -61,9 +68,41 @@ async def record_response_async(response: httpx.Response) -> None:
     record_response(response)
 
 
-def _error_fields(response: httpx.Response) -> tuple[str | int | None, str | None]:
+def cut(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def public_response(response: httpx.Response) -> httpx.Response:
+    """A copy of ``response`` safe to hand to callers: its request carries no ``Authorization`` header."""
+    request = response.request
+    headers = [(name, value) for name, value in request.headers.raw if name.lower() != b"authorization"]
     try:
-        body: Any = json.loads(response.content)
+        content = response.content
+    except httpx.ResponseNotRead:
+        content = b""
+    extensions = {key: value for key, value in response.extensions.items() if key in {"reason_phrase", "http_version"}}
+    return httpx.Response(
+        response.status_code,
+        headers=response.headers.raw,
+        content=content,
+        request=httpx.Request(request.method, request.url, headers=headers),
+        extensions=extensions,
+    )
+
+
+def _json(response: httpx.Response, redactor: Redactor) -> Any:
+    """The body as JSON, redacted; raises ``ValueError`` when it is not JSON (``RecursionError`` too deep)."""
+    try:
+        data = json.loads(response.content)
+        return redactor.json(data) if b"\\u" in response.content else data
+    except RecursionError:
+        raise ValueError("the body is JSON nested too deeply to read") from None
+
+
+def _error_fields(response: httpx.Response, redactor: Redactor) -> tuple[str | int | None, str | None]:
+    try:
+        body = _json(response, redactor)
     except ValueError:
         return None, None
     error = body.get("error") if isinstance(body, dict) else None
@@ -76,71 +115,90 @@ def _error_fields(response: httpx.Response) -> tuple[str | int | None, str | Non
     )
 
 
-def error_from_response(
-    response: httpx.Response, *, task_id: str | None, redact: Callable[[str], str]
-) -> APIStatusError:
+def error_from_response(response: httpx.Response, *, task_id: str | None, redactor: Redactor) -> APIStatusError:
     """Build the typed error for an HTTP error status, whatever its body (JSON, HTML, empty)."""
-    code, message = _error_fields(response)
+    code, message = _error_fields(response, redactor)
     status = response.status_code
     if message is None:
         snippet = " ".join(response.text[:200].split()) if response.content else "empty body"
         message = f"{response.reason_phrase or 'HTTP error'}: {snippet}"
+    message = cut(redactor.text(message))
+    if isinstance(code, str):
+        code = cut(redactor.text(code), 100)
     method = response.request.method
-    text = redact(f"{method} {response.request.url.path} failed with HTTP {status}: {message}")
+    text = f"{method} {response.request.url.path} failed with HTTP {status}: {message}"
     # A POST answered with 5xx other than 503 may have created the task before failing.
     may_exist = method == "POST" and status >= 500 and status != 503
     return status_error_class(status)(
-        text, response=response, code=code, detail=message, task_id=task_id, task_may_exist=may_exist
+        text, response=public_response(response), code=code, detail=message, task_id=task_id, task_may_exist=may_exist
     )
 
 
 @dataclass
 class Exchange:
-    """One call to the API: the response seen, and how to turn the generated result into a ``Task``."""
+    """One call to the API: the response seen, and how it becomes a ``Task`` or a typed error."""
 
     method: str
     task_id: str | None
-    redact: Callable[[str], str]
+    """The task the call is about: for a GET, the one asked for (an answer about another is refused)."""
+    redactor: Redactor
     response: httpx.Response | None = None
 
-    def task(self, result: Response[Any]) -> Task:
-        """Return the task of a successful call; raise the typed error otherwise."""
-        response = self.response
-        if response is None:  # pragma: no cover - the hook always runs for a response
-            raise APIConnectionError("no response was received", task_id=self.task_id)
-        if response.status_code == 200 and isinstance(result.parsed, ApiTask):
-            return Task.from_api(result.parsed)
-        if response.is_success:
-            raise self._garbled(response, "is not a task object")
-        raise error_from_response(response, task_id=self.task_id, redact=self.redact)
+    def task(self, response: httpx.Response) -> Task:
+        """Return the task a response carries; raise the typed error otherwise."""
+        if response.status_code not in _TASK_STATUSES:
+            if response.is_success:
+                raise self._garbled(response, "is not a task object")
+            raise error_from_response(response, task_id=self.task_id, redactor=self.redactor)
+        try:
+            task = Task.from_dict(_json(response, self.redactor))
+        except MalformedTaskError as error:
+            raise self._garbled(response, f"is not a task the client can act on ({error})", error.task_id) from None
+        except ValueError as error:
+            raise self._garbled(response, f"is not JSON ({cut(str(error), 100)})") from None
+        if self.task_id is not None and task.id != self.task_id:
+            raise self._garbled(response, f"is about another task ({cut(task.id, 100)!r})")
+        return task
 
-    def _garbled(self, response: httpx.Response, why: str) -> APIResponseError:
-        text = f"{self.method} {response.request.url.path}: HTTP {response.status_code} response {why}"
+    def _garbled(self, response: httpx.Response, why: str, task_id: str | None = None) -> APIResponseError:
+        task_id = self.task_id or task_id
+        text = self.redactor.text(
+            f"{self.method} {response.request.url.path}: HTTP {response.status_code} response {why}"
+        )
         return APIResponseError(
-            self.redact(text), response=response, task_id=self.task_id, task_may_exist=self.method == "POST"
+            text, response=public_response(response), task_id=task_id, task_may_exist=self.method == "POST"
         )
 
-    def translate(self, error: Exception) -> EvoLinkError:
+    def translate(self, error: BaseException) -> EvoLinkError:
         """Turn an exception raised during the call into the package's own error."""
         may_exist = self.method == "POST" and not isinstance(error, _NOT_SENT)
         what = f"{self.method} {'task ' + self.task_id if self.task_id else 'request'}"
+        response = self.response
+        if isinstance(error, DeadlineExceeded):
+            stage = "before an answer came" if response is None else "while the answer was still arriving"
+            return APITimeoutError(
+                self.redactor.text(f"{what}: the call's total time budget ran out {stage}"),
+                task_id=self.task_id,
+                task_may_exist=may_exist,
+            )
         if isinstance(error, httpx.TimeoutException):
             return APITimeoutError(
-                self.redact(f"{what} timed out ({type(error).__name__})"),
+                self.redactor.text(f"{what} timed out ({type(error).__name__})"),
                 task_id=self.task_id,
                 task_may_exist=may_exist,
             )
+        if isinstance(error, httpx.DecodingError) and response is not None:
+            return self._garbled(response, f"could not be read: {cut(str(error), 200)}")
         if isinstance(error, httpx.HTTPError | httpx.InvalidURL | httpx.StreamError):
             return APIConnectionError(
-                self.redact(f"{what} failed: {type(error).__name__}: {error}"),
+                self.redactor.text(f"{what} failed: {type(error).__name__}: {cut(str(error), 200)}"),
                 task_id=self.task_id,
                 task_may_exist=may_exist,
             )
-        response = self.response
         if response is None:
-            return APIConnectionError(self.redact(f"{what} failed: {type(error).__name__}"), task_id=self.task_id)
+            return APIConnectionError(f"{what} failed: {type(error).__name__}", task_id=self.task_id)
         if not response.is_success:
-            return error_from_response(response, task_id=self.task_id, redact=self.redact)
+            return error_from_response(response, task_id=self.task_id, redactor=self.redactor)
         return self._garbled(response, f"could not be parsed ({type(error).__name__})")
 
 
@@ -150,8 +208,8 @@ class exchange:
     A class rather than a generator-based context manager: it wraps every request, and is cheaper so.
     """
 
-    def __init__(self, method: str, *, task_id: str | None, redact: Callable[[str], str]) -> None:
-        self._current = Exchange(method=method, task_id=task_id, redact=redact)
+    def __init__(self, method: str, *, task_id: str | None, redactor: Redactor) -> None:
+        self._current = Exchange(method=method, task_id=task_id, redactor=redactor)
         self._token: contextvars.Token[Exchange | None] | None = None
 
     def __enter__(self) -> Exchange:

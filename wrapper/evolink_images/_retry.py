@@ -9,8 +9,11 @@ hold for every call. What is retried:
   timeout, a dropped connection, a 500 or a 502: the caller is told a task may exist instead.
 
 Back-off is capped exponential with jitter; ``Retry-After`` (seconds or an HTTP date) is honoured up
-to a cap. A per-call override (``call_options``) changes the number of retries and sets a deadline
-that no back-off sleeps past and no request timeout outlasts.
+to a cap. A per-call override (``call_options``) changes the number of retries, sets the call's
+deadline (on the client's clock) that no back-off sleeps past and no exchange outlasts, and may cap
+the size of the bodies read. Each attempt carries what is left of that deadline, translated to the
+real monotonic clock, and its cap, as request extensions for the wire guard (``_wire/guard.py``),
+which enforces them whatever the server does.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import httpx
+
+from ._wire.deadline import DeadlineExceeded
+from ._wire.guard import CAP, DEADLINE
 
 __all__ = [
     "AsyncRetryTransport",
@@ -93,6 +99,8 @@ class CallOptions:
     max_retries: int | None = None
     deadline: float | None = None
     """A value of the client's clock after which nothing is retried and no request runs on."""
+    max_body: int | None = None
+    """The most decoded bytes accepted in one response body (None: the transport's default)."""
 
 
 _CALL_OPTIONS: contextvars.ContextVar[CallOptions] = contextvars.ContextVar("evolink_call_options")
@@ -102,21 +110,25 @@ _NOTHING_TO_CHANGE = contextlib.nullcontext()
 
 
 def call_options(
-    *, max_retries: int | None = None, deadline: float | None = None
+    *, max_retries: int | None = None, deadline: float | None = None, max_body: int | None = None
 ) -> contextlib.AbstractContextManager[None]:
-    """Apply per-call options to the requests sent inside the block (nested blocks combine)."""
-    if max_retries is None and deadline is None:
+    """Apply per-call options to the requests sent inside the block (nested blocks combine).
+
+    Nested deadlines combine to the earlier one; an inner ``max_retries`` or ``max_body`` wins.
+    """
+    if max_retries is None and deadline is None and max_body is None:
         return _NOTHING_TO_CHANGE  # the common case costs nothing
-    return _options_block(max_retries, deadline)
+    return _options_block(max_retries, deadline, max_body)
 
 
 @contextlib.contextmanager
-def _options_block(max_retries: int | None, deadline: float | None) -> Iterator[None]:
+def _options_block(max_retries: int | None, deadline: float | None, max_body: int | None) -> Iterator[None]:
     outer = _CALL_OPTIONS.get(CallOptions())
     inner = replace(
         outer,
         max_retries=outer.max_retries if max_retries is None else max_retries,
         deadline=deadline if outer.deadline is None else min(outer.deadline, deadline or outer.deadline),
+        max_body=outer.max_body if max_body is None else max_body,
     )
     token = _CALL_OPTIONS.set(inner)
     try:
@@ -133,15 +145,25 @@ class _Attempts:
         self.request = request
         self.clock = clock
         self.deadline = options.deadline
+        self.max_body = options.max_body
         self.max_retries = policy.max_retries if options.max_retries is None else options.max_retries
         self.policy = policy
         self.attempt = 0
 
     def prepare(self) -> None:
-        """Shorten the request's timeouts so that it cannot outlast the deadline."""
+        """Give the attempt what is left of the deadline (and the body cap), for the wire guard.
+
+        Raises:
+            DeadlineExceeded: nothing is left; the attempt is not sent.
+        """
+        if self.max_body is not None:
+            self.request.extensions[CAP] = self.max_body
         if self.deadline is None:
             return
-        left = max(0.001, self.deadline - self.clock())
+        left = self.deadline - self.clock()
+        if left <= 0:
+            raise DeadlineExceeded("the call's time budget ran out")
+        self.request.extensions[DEADLINE] = time.monotonic() + left
         timeouts = dict(self.request.extensions.get("timeout", {}))
         for key in ("connect", "read", "write", "pool"):
             current = timeouts.get(key)
@@ -152,6 +174,8 @@ class _Attempts:
         """Return how long to wait before retrying, or None to give this outcome to the caller."""
         method = self.request.method
         status = response.status_code if response is not None else None
+        if isinstance(error, DeadlineExceeded):
+            return None  # the call's budget is spent: nothing is left to retry with
         if self.attempt >= self.max_retries or not self.policy.should_retry(method, status=status, error=error):
             return None
         retry_after = parse_retry_after(response.headers.get("retry-after"), time.time()) if response else None

@@ -1,19 +1,27 @@
 """``Task``: a typed, read-only view of a task body that keeps whatever the API sends.
 
-It is built from the generated model, so the generated client stays the one parser of the
-wire format; the view adds what callers act on: is it finished, did it fail, and whose fault.
+A ``Task`` is built straight from the response's JSON, once, with every field the client acts on
+checked for its type and range; the generated client's model of the same body (``Task.source``) is
+built only when asked for. A body the client cannot act on (no id, no status, results that are not
+a list of URLs) raises ``MalformedTaskError``; odd optional members (an ``estimated_time`` of ``"30"`` or
+NaN, a ``usage`` that is a string) count as absent, and an out-of-range ``progress`` is clamped:
+such a task is still a task. The view adds what callers act on: is it finished, did it fail, and
+whose fault.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from evolink_api.models import Task as ApiTask
-from evolink_api.models import TaskError as ApiTaskError
-from evolink_api.types import UNSET
+from ._errors import MalformedTaskError
+
+if TYPE_CHECKING:
+    from evolink_api.models import Task as ApiTask
 
 __all__ = [
     "REQUEST_FAILURE_CODES",
@@ -68,9 +76,27 @@ def failure_cause(code: str | None) -> FailureCause:
     return "unknown"
 
 
-def _value(value: Any, default: Any = None) -> Any:
-    # The generated code marks absent fields with the one UNSET instance: identity is enough (and fast).
-    return default if value is UNSET else value
+def _number(value: Any) -> float | None:
+    """A finite JSON number (never a bool, never a string of digits), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value) if isinstance(value, float) or abs(value) < 2**63 else math.inf
+    return number if math.isfinite(number) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _progress(value: Any) -> int:
+    """Progress as a whole percentage in [0, 100]: clamped when out of range, 0 when not a number."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and math.isnan(value))
+    ):
+        return 0
+    return int(min(max(value, 0), 100))
 
 
 @dataclass(frozen=True)
@@ -86,37 +112,64 @@ class TaskErrorInfo:
         """True when the same request may succeed later (the service, not the request, failed)."""
         return self.cause == "service"
 
+    @classmethod
+    def from_json(cls, value: Any) -> TaskErrorInfo | None:
+        """The ``error`` member of a task body (None when absent or not an object)."""
+        if not isinstance(value, Mapping):
+            return None
+        code = value.get("code")
+        code = str(code) if isinstance(code, int) and not isinstance(code, bool) else _text(code)
+        return cls(code=code, message=_text(value.get("message")), cause=failure_cause(code))
+
 
 @dataclass(frozen=True)
 class TaskUsage:
     """Billing of a task, as far as the API told."""
 
-    billing_rule: str | None
-    credits_reserved: float | None
-    credits_used: float | None
-    user_group: str | None
+    billing_rule: str | None = None
+    credits_reserved: float | None = None
+    credits_used: float | None = None
+    user_group: str | None = None
+
+    @classmethod
+    def from_json(cls, value: Any) -> TaskUsage | None:
+        """The ``usage`` member of a task body (None when absent or not an object)."""
+        if not isinstance(value, Mapping):
+            return None
+        return cls(
+            billing_rule=_text(value.get("billing_rule")),
+            credits_reserved=_number(value.get("credits_reserved")),
+            credits_used=_number(value.get("credits_used")),
+            user_group=_text(value.get("user_group")),
+        )
 
 
 @dataclass(frozen=True)
 class Task:
-    """A task as last seen; ``raw`` is the whole body, unknown fields included."""
+    """A task as last seen; ``raw`` is the whole body, unknown fields included.
+
+    Build one from a body with ``Task.from_dict``; in tests, by keyword:
+    ``Task(id="task-unified-1", status="completed", results=("https://example.com/a.png",))``.
+    """
 
     id: str
-    status: TaskStatus
-    progress: int
-    results: tuple[str, ...]
-    error: TaskErrorInfo | None
-    estimated_time: float | None
-    usage: TaskUsage | None
-    created: int | None
-    model: str | None
-    source: ApiTask | None = field(default=None, repr=False, compare=False)
-    """The generated client's model of the body, when the task was parsed from one."""
+    status: TaskStatus = "pending"
+    progress: int = 0
+    results: tuple[str, ...] = ()
+    error: TaskErrorInfo | None = None
+    estimated_time: float | None = None
+    usage: TaskUsage | None = None
+    created: int | None = None
+    model: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The whole body as received (redacted of the key), unknown fields included."""
 
     @functools.cached_property
-    def raw(self) -> Mapping[str, Any]:
-        """The whole body as received, unknown fields included (built on first use)."""
-        return self.source.to_dict() if self.source is not None else {}
+    def source(self) -> ApiTask | None:
+        """The generated client's model of the body (built on first use; None for a task built by hand)."""
+        from evolink_api.models import Task as ApiTask
+
+        return ApiTask.from_dict(dict(self.raw)) if self.raw else None
 
     @property
     def is_terminal(self) -> bool:
@@ -128,54 +181,55 @@ class Task:
         """True when the task finished with results."""
         return self.status == "completed"
 
-    @classmethod
-    def from_api(cls, task: ApiTask) -> Task:
-        """Build the view from the generated model."""
-        error = _value(task.error)
-        info = _value(task.task_info)
-        usage = _value(task.usage)
-        results = _value(task.results) or []
-        progress = _value(task.progress, 0)
-        # The generated parser checks no types (toolchain-notes.md): the view does, for what it acts on.
-        if not isinstance(task.id, str) or not task.id:
-            raise TypeError(f"task id must be a non-empty string, not {task.id!r}")
-        if not isinstance(task.status, str):
-            raise TypeError(f"task status must be a string, not {type(task.status).__name__}")
-        if not isinstance(results, list) or not all(isinstance(url, str) for url in results):
-            raise TypeError("task results must be a list of URLs")
-        if isinstance(progress, bool) or not isinstance(progress, int | float):
-            progress = 0
-        return cls(
-            id=task.id,
-            status=task.status,
-            progress=int(progress),
-            results=tuple(results),
-            error=_error_info(error) if isinstance(error, ApiTaskError) else None,
-            estimated_time=_value(info.estimated_time) if info else None,
-            usage=TaskUsage(
-                billing_rule=_value(usage.billing_rule),
-                credits_reserved=_value(usage.credits_reserved),
-                credits_used=_value(usage.credits_used),
-                user_group=_value(usage.user_group),
-            )
-            if usage
-            else None,
-            created=_value(task.created),
-            model=_value(task.model),
-            source=task,
-        )
+    def to_dict(self) -> dict[str, Any]:
+        """The body as received (for a task built by hand: its fields in the API's shape)."""
+        if self.raw:
+            return json.loads(json.dumps(self.raw))  # type: ignore[no-any-return]
+        body: dict[str, Any] = {"id": self.id, "status": self.status, "progress": self.progress}
+        if self.results:
+            body["results"] = list(self.results)
+        if self.error is not None:
+            body["error"] = {"code": self.error.code, "message": self.error.message}
+        if self.estimated_time is not None:
+            body["task_info"] = {"estimated_time": self.estimated_time}
+        for name in ("created", "model"):
+            if getattr(self, name) is not None:
+                body[name] = getattr(self, name)
+        return body
 
     @classmethod
-    def from_dict(cls, body: Mapping[str, Any]) -> Task:
-        """Parse a task body (as from ``GET /v1/tasks/{id}`` or a callback).
+    def from_dict(cls, body: Any) -> Task:
+        """Parse a task body (as from ``GET /v1/tasks/{id}`` or a callback), checking every field's type.
 
         Raises:
-            KeyError, TypeError, ValueError, AttributeError: the body is not a task; callers
-                translate these into the package's own errors.
+            MalformedTaskError: the body has no usable ``id`` or ``status``, or ``results`` that are not a
+                list of URLs; ``task_id`` carries the id when there was one.
         """
-        return cls.from_api(ApiTask.from_dict(body))
-
-
-def _error_info(error: ApiTaskError) -> TaskErrorInfo:
-    code = _value(error.code)
-    return TaskErrorInfo(code=code, message=_value(error.message), cause=failure_cause(code))
+        if not isinstance(body, Mapping):
+            raise MalformedTaskError(f"a task is a JSON object, not {type(body).__name__}")
+        task_id = body.get("id")
+        if not isinstance(task_id, str) or not task_id:
+            raise MalformedTaskError("the body has no task id")
+        status = body.get("status")
+        if not isinstance(status, str):
+            raise MalformedTaskError(f"task {task_id} has no status", task_id=task_id)
+        results = body.get("results")
+        if results is None:
+            results = []
+        if not isinstance(results, list) or not all(isinstance(url, str) for url in results):
+            raise MalformedTaskError(f"task {task_id} has results that are not a list of URLs", task_id=task_id)
+        info = body.get("task_info")
+        estimate = _number(info.get("estimated_time")) if isinstance(info, Mapping) else None
+        created = body.get("created")
+        return cls(
+            id=task_id,
+            status=status,
+            progress=_progress(body.get("progress")),
+            results=tuple(results),
+            error=TaskErrorInfo.from_json(body.get("error")),
+            estimated_time=estimate if estimate is not None and estimate > 0 else None,
+            usage=TaskUsage.from_json(body.get("usage")),
+            created=created if isinstance(created, int) and not isinstance(created, bool) else None,
+            model=_text(body.get("model")),
+            raw=body,
+        )

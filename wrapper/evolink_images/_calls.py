@@ -1,0 +1,96 @@
+"""What each API call sends and under which budget: built once, checked whole, sent by either client.
+
+``create_call`` and ``read_call`` do everything a call needs before the network (every argument
+checked, the request validated and serialised, the idempotency key chosen, the deadline fixed), so
+that a bad argument is a ``RequestValidationError`` with nothing sent, and the sync and async
+clients differ only in how they send (``sending`` is their shared block).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from evolink_api.api.images import create_image_task
+from evolink_api.api.tasks import get_task
+
+from ._arguments import check_seconds, check_task_id
+from ._config import Settings
+from ._errors import RequestValidationError, Violation
+from ._requests import ImageEditRequest, to_api_body
+from ._responses import Exchange, cut, exchange
+from ._retry import call_options
+from ._rules import validate
+
+__all__ = ["ApiCall", "check_idempotency_key", "create_call", "new_idempotency_key", "read_call", "sending"]
+
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._-]{16,96}")
+
+
+def new_idempotency_key() -> str:
+    """Return a fresh ``Idempotency-Key``: one per logical submit, reused on each of its retries."""
+    return f"evolink-images-{secrets.token_hex(16)}"
+
+
+def check_idempotency_key(key: Any) -> str:
+    """Return ``key`` if EvoLink's clients would send it: 16 to 96 of ``[A-Za-z0-9._-]`` (api-facts 6)."""
+    if not isinstance(key, str) or not _IDEMPOTENCY_KEY.fullmatch(key):
+        shown = cut(repr(key), 60)
+        raise RequestValidationError(
+            [Violation("idempotency_key", f"is {shown}", "16 to 96 characters of A-Z a-z 0-9 . _ -")]
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One API call, ready to send: the httpx request's arguments, the task it is about, its limits."""
+
+    method: str
+    request: dict[str, Any]
+    """``method``, ``url``, ``json`` and ``headers`` for ``httpx.Client.request``."""
+    task_id: str | None
+    budget: float
+    """Seconds the whole call, retries included, may take from the moment it is sent."""
+    max_retries: int | None
+
+
+def _budget(settings: Settings, timeout: Any) -> float:
+    return settings.budget if timeout is None else check_seconds("timeout", timeout)
+
+
+def create_call(
+    settings: Settings,
+    request: ImageEditRequest,
+    *,
+    idempotency_key: str | None,
+    timeout: float | None,
+    max_retries: int | None,
+) -> ApiCall:
+    """Check and serialise a submit; raise ``RequestValidationError`` (nothing sent) on any bad argument."""
+    validate(request)
+    key = new_idempotency_key() if idempotency_key is None else check_idempotency_key(idempotency_key)
+    budget = _budget(settings, timeout)
+    kwargs = create_image_task._get_kwargs(body=to_api_body(request), idempotency_key=key)
+    return ApiCall("POST", kwargs, None, budget, max_retries)
+
+
+def read_call(settings: Settings, task_id: Any, *, timeout: float | None, max_retries: int | None) -> ApiCall:
+    """Check a task read; raise ``RequestValidationError`` (nothing sent) on a bad id or timeout."""
+    task_id = check_task_id(task_id)
+    budget = _budget(settings, timeout)
+    return ApiCall("GET", get_task._get_kwargs(task_id), task_id, budget, max_retries)
+
+
+@contextmanager
+def sending(call: ApiCall, settings: Settings, clock: Callable[[], float]) -> Iterator[Exchange]:
+    """The block a client sends ``call`` in: its budget (from now) in force, whatever it raises translated."""
+    with (
+        call_options(max_retries=call.max_retries, deadline=clock() + call.budget),
+        exchange(call.method, task_id=call.task_id, redactor=settings.redactor) as ex,
+    ):
+        yield ex

@@ -1,0 +1,29 @@
+"""The wire policy: what every HTTP exchange of the client passes through, one module per concern.
+
+    deadline.py    a call's total wall-clock budget, as a deadline every step consumes
+    sockets.py     the network backend that enforces that deadline on each connect, read and write
+    decoding.py    Content-Encoding decoded in bounded steps (no compression bomb), bodies under a cap
+    redaction.py   the API key cut out of whatever a server sends back
+    guard.py       the transports that apply all of the above to each request and its response
+
+Retries (``_retry.py``) sit above the guard: each attempt is guarded, and the back-off between
+attempts draws on the same deadline.
+"""
+
+from .deadline import DeadlineExceeded, deadline_passed
+from .decoding import BodyTooLarge, UnsupportedEncoding
+from .guard import AsyncGuardedTransport, GuardedTransport, WirePolicy
+from .redaction import Redactor
+from .sockets import install_deadline_backend
+
+__all__ = [
+    "AsyncGuardedTransport",
+    "BodyTooLarge",
+    "DeadlineExceeded",
+    "GuardedTransport",
+    "Redactor",
+    "UnsupportedEncoding",
+    "WirePolicy",
+    "deadline_passed",
+    "install_deadline_backend",
+]
