@@ -74,10 +74,18 @@ def test_every_public_name_is_exported_once_sorted_and_documented() -> None:
 
 def test_the_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, api: respx.Router) -> None:
     monkeypatch.setenv("EVOLINK_API_KEY", "sk-evo-from-env")
-    route = api.get(TASK_URL).respond(200, json=task_json(id="task-1"))
+    sent: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("Authorization"))
+        return httpx.Response(200, json=task_json(id="task-1"))
+
+    route = api.get(TASK_URL).mock(side_effect=answer)
     with Client(http_client=httpx.Client(transport=httpx.MockTransport(api.handler))) as client:
         client.get_task("task-1")
-    assert route.calls.last.request.headers["Authorization"] == "Bearer sk-evo-from-env"
+    assert sent == ["Bearer sk-evo-from-env"]
+    # Once the call is over, the request object (kept by responses and errors) no longer holds the key.
+    assert "Authorization" not in route.calls.last.request.headers
 
 
 @pytest.mark.parametrize("cls", [Client, AsyncClient])
@@ -329,12 +337,18 @@ def test_the_preflight_reports_an_unreachable_image(api_client: Face, api: respx
 def test_submit_sends_exactly_the_documented_fields_plus_extra_body(
     api_client: Face, api: respx.Router, request_: Any, sent: dict[str, Any]
 ) -> None:
-    route = api.post(SUBMIT_URL).respond(200, json=task_json())
+    auth: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        auth.append(request.headers.get("Authorization"))
+        return httpx.Response(200, json=task_json())
+
+    route = api.post(SUBMIT_URL).mock(side_effect=answer)
     task = api_client.submit(request_)
     assert task.id == "task-unified-1757156493-imcg5zqt"
     assert task.estimated_time == 30
     assert json.loads(route.calls.last.request.content) == sent
-    assert route.calls.last.request.headers["Authorization"] == f"Bearer {CANARY_KEY}"
+    assert auth == [f"Bearer {CANARY_KEY}"]
 
 
 @pytest.mark.parametrize("timeout", [5, 2.5, httpx.Timeout(3.0, connect=1.0), None])

@@ -195,6 +195,16 @@ class _Attempts:
         return delay
 
 
+def _forget_credentials(request: httpx.Request) -> None:
+    """Drop the ``Authorization`` header once the request's attempts are over.
+
+    The request object lives on in the response and in any exception (as their ``request``, and in
+    an error's ``__context__``): the key must not live on with it.
+    """
+    if "authorization" in request.headers:
+        del request.headers["authorization"]
+
+
 class RetryTransport(httpx.BaseTransport):
     """Wraps a transport and retries what ``RetryPolicy`` allows."""
 
@@ -213,20 +223,23 @@ class RetryTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         attempts = _Attempts(self._policy, self._clock, request)
-        while True:
-            attempts.prepare()
-            try:
-                response = self._inner.handle_request(request)
-            except httpx.TransportError as error:
-                delay = attempts.next_delay(error=error)
-                if delay is None:
-                    raise
-            else:
-                delay = attempts.next_delay(response=response)
-                if delay is None:
-                    return response
-                response.close()
-            self._sleep(delay)
+        try:
+            while True:
+                attempts.prepare()
+                try:
+                    response = self._inner.handle_request(request)
+                except httpx.TransportError as error:
+                    delay = attempts.next_delay(error=error)
+                    if delay is None:
+                        raise
+                else:
+                    delay = attempts.next_delay(response=response)
+                    if delay is None:
+                        return response
+                    response.close()
+                self._sleep(delay)
+        finally:
+            _forget_credentials(request)
 
     def close(self) -> None:
         self._inner.close()
@@ -250,20 +263,23 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         attempts = _Attempts(self._policy, self._clock, request)
-        while True:
-            attempts.prepare()
-            try:
-                response = await self._inner.handle_async_request(request)
-            except httpx.TransportError as error:
-                delay = attempts.next_delay(error=error)
-                if delay is None:
-                    raise
-            else:
-                delay = attempts.next_delay(response=response)
-                if delay is None:
-                    return response
-                await response.aclose()
-            await self._sleep(delay)
+        try:
+            while True:
+                attempts.prepare()
+                try:
+                    response = await self._inner.handle_async_request(request)
+                except httpx.TransportError as error:
+                    delay = attempts.next_delay(error=error)
+                    if delay is None:
+                        raise
+                else:
+                    delay = attempts.next_delay(response=response)
+                    if delay is None:
+                        return response
+                    await response.aclose()
+                await self._sleep(delay)
+        finally:
+            _forget_credentials(request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
