@@ -84,8 +84,7 @@ def test_the_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, api
     with Client(http_client=httpx.Client(transport=httpx.MockTransport(api.handler))) as client:
         client.get_task("task-1")
     assert sent == ["Bearer sk-evo-from-env"]
-    # Once the call is over, the request object (kept by responses and errors) no longer holds the key.
-    assert "Authorization" not in route.calls.last.request.headers
+    assert route.call_count == 1
 
 
 @pytest.mark.parametrize("cls", [Client, AsyncClient])
@@ -124,7 +123,7 @@ def test_bad_settings_are_refused(bad: dict[str, Any], match: str) -> None:
 
 def test_tls_verification_is_on_by_default() -> None:
     with Client(CANARY_KEY) as client:
-        transport: Any = client._http._transport  # reaching in: nothing public exposes the TLS context
+        transport: Any = client._api  # reaching in: nothing public exposes the TLS context
         assert transport._inner._inner._pool._ssl_context.verify_mode.name == "CERT_REQUIRED"
 
 
@@ -351,10 +350,26 @@ def test_submit_sends_exactly_the_documented_fields_plus_extra_body(
     assert auth == [f"Bearer {CANARY_KEY}"]
 
 
-@pytest.mark.parametrize("timeout", [5, 2.5, httpx.Timeout(3.0, connect=1.0), None])
-def test_the_request_timeout_accepts_seconds_or_an_httpx_timeout(timeout: Any) -> None:
-    with Client(CANARY_KEY, timeout=timeout) as client:
-        assert client._http.timeout.read == (timeout.read if isinstance(timeout, httpx.Timeout) else timeout or 30.0)
+@pytest.mark.parametrize(
+    ("timeout", "read", "budget"),
+    [
+        (5, 5.0, 5.0),
+        (2.5, 2.5, 2.5),
+        (httpx.Timeout(3.0, connect=1.0), 3.0, 60.0),
+        (None, 30.0, 60.0),
+        (90, 30.0, 90.0),
+    ],
+)
+def test_the_timeout_is_the_calls_total_budget_or_an_httpx_timeout_per_phase(
+    timeout: Any, read: float, budget: float, api: respx.Router
+) -> None:
+    route = api.get(TASK_URL).respond(200, json=task_json(id="task-1"))
+    with Client(
+        CANARY_KEY, timeout=timeout, http_client=httpx.Client(transport=httpx.MockTransport(api.handler))
+    ) as client:
+        client.get_task("task-1")
+        assert client._settings.budget == budget
+    assert route.calls.last.request.extensions["timeout"]["read"] <= read
 
 
 def test_odd_but_harmless_task_fields_are_tolerated() -> None:
@@ -426,9 +441,12 @@ def test_a_download_that_fails_mid_body_leaves_no_file_behind(
     ],
 )
 def test_the_bearer_auth_goes_only_to_the_apis_own_origin(url: str, sent: bool) -> None:
-    from evolink_images._config import BearerAuth, Secret
+    from evolink_images._wire import Credentials, Secret
 
-    auth = BearerAuth(Secret(CANARY_KEY), httpx.URL(BASE_URL))
-    request = next(auth.auth_flow(httpx.Request("GET", url)))
+    credentials = Credentials(Secret(CANARY_KEY), httpx.URL(BASE_URL))
+    request = httpx.Request("GET", url)
+    assert credentials.attach(request) is sent
     assert ("Authorization" in request.headers) is sent
-    assert CANARY_KEY not in repr(auth)
+    assert CANARY_KEY not in repr(credentials)
+    credentials.detach(request)
+    assert "Authorization" not in request.headers

@@ -114,11 +114,11 @@ def test_a_deadline_shrinks_every_wait_and_refuses_once_passed() -> None:
 def test_the_clients_own_transports_enforce_the_deadline_at_their_sockets() -> None:
     # Pinned: install_deadline_backend reaches into httpx's pool; an httpx upgrade that moves it fails here.
     with Client("sk-evo-x") as client:
-        guarded: object = client._http._transport._inner  # type: ignore[attr-defined]
+        guarded: object = client._api._inner
         pool = guarded._inner._pool  # type: ignore[attr-defined]
         assert isinstance(pool._network_backend, DeadlineBackend)
     aclient = AsyncClient("sk-evo-x")
-    apool = aclient._http._transport._inner._inner._pool  # type: ignore[attr-defined]
+    apool = aclient._api._inner._inner._pool  # type: ignore[attr-defined]
     assert isinstance(apool._network_backend, AsyncDeadlineBackend)
 
 

@@ -19,14 +19,13 @@ import httpx
 from ._arguments import check_count, check_dest_dir, check_seconds, check_task, check_task_id
 from ._batch import BatchProgress, BatchResult, BatchSettings, run_async
 from ._callbacks import parse_callback
-from ._calls import create_call, read_call, sending
+from ._calls import ApiCall, create_call, read_call, sending
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ConfigurationError, Settings
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
 from ._errors import RequestValidationError
 from ._polling import PollSchedule, drive_async, wait_flow
 from ._preflight import ImageBuffer, unreachable
 from ._requests import ImageEditRequest
-from ._responses import record_response_async
 from ._retry import AsyncRetryTransport, RetryPolicy, call_options
 from ._rules import RULES
 from ._task import Task
@@ -93,9 +92,7 @@ class AsyncClient:
         results = AsyncRetryTransport(
             AsyncGuardedTransport(inner, settings.download_wire()), policy, sleep=sleep, clock=clock
         )
-        self._http = httpx.AsyncClient(
-            **settings.api_http_options(), transport=api, event_hooks={"response": [record_response_async]}
-        )
+        self._api = api
         self._downloads = httpx.AsyncClient(**settings.download_http_options(), transport=results)
 
     def __repr__(self) -> str:
@@ -111,8 +108,8 @@ class AsyncClient:
 
     async def close(self) -> None:
         """Close the client's connections (not those of an ``http_client`` you passed in)."""
-        await self._http.aclose()
         await self._downloads.aclose()
+        await self._api.aclose()
 
     async def submit(
         self,
@@ -130,14 +127,21 @@ class AsyncClient:
         if preflight:
             with call_options(deadline=self._clock() + self._settings.budget):
                 await self._preflight(request)
-        with sending(call, self._settings, self._clock) as ex:
-            return ex.task(await self._http.request(**call.request))
+        return await self._send(call)
 
     async def get_task(self, task_id: str, *, max_retries: int | None = None, timeout: float | None = None) -> Task:
         """Read a task's status, progress and results: see ``Client.get_task``."""
         call = read_call(self._settings, task_id, timeout=timeout, max_retries=max_retries)
+        return await self._send(call)
+
+    async def _send(self, call: ApiCall) -> Task:
         with sending(call, self._settings, self._clock) as ex:
-            return ex.task(await self._http.request(**call.request))
+            response = ex.received(await self._api.handle_async_request(call.request), call.request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            return ex.task(response)
 
     async def wait(
         self,

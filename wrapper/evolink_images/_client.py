@@ -18,14 +18,13 @@ import httpx
 from ._arguments import check_count, check_dest_dir, check_seconds, check_task, check_task_id
 from ._batch import BatchProgress, BatchResult, BatchSettings, run_threads
 from ._callbacks import parse_callback
-from ._calls import create_call, read_call, sending
+from ._calls import ApiCall, create_call, read_call, sending
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ConfigurationError, Settings
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
 from ._errors import RequestValidationError
 from ._polling import PollSchedule, drive, wait_flow
 from ._preflight import ImageBuffer, unreachable
 from ._requests import ImageEditRequest
-from ._responses import record_response
 from ._retry import RetryPolicy, RetryTransport, call_options
 from ._rules import RULES
 from ._task import Task
@@ -103,9 +102,7 @@ class Client:
         policy = RetryPolicy(max_retries=max_retries)
         api = RetryTransport(GuardedTransport(inner, settings.api_wire()), policy, sleep=sleep, clock=clock)
         results = RetryTransport(GuardedTransport(inner, settings.download_wire()), policy, sleep=sleep, clock=clock)
-        self._http = httpx.Client(
-            **settings.api_http_options(), transport=api, event_hooks={"response": [record_response]}
-        )
+        self._api = api
         self._downloads = httpx.Client(**settings.download_http_options(), transport=results)
 
     def __repr__(self) -> str:
@@ -119,8 +116,8 @@ class Client:
 
     def close(self) -> None:
         """Close the client's connections (not those of an ``http_client`` you passed in)."""
-        self._http.close()
         self._downloads.close()
+        self._api.close()
 
     def submit(
         self,
@@ -152,8 +149,7 @@ class Client:
         if preflight:
             with call_options(deadline=self._clock() + self._settings.budget):
                 self._preflight(request)
-        with sending(call, self._settings, self._clock) as ex:
-            return ex.task(self._http.request(**call.request))
+        return self._send(call)
 
     def get_task(self, task_id: str, *, max_retries: int | None = None, timeout: float | None = None) -> Task:
         """Read a task's status, progress and results.
@@ -169,8 +165,16 @@ class Client:
                 ``APIResponseError`` for an answer about another task).
         """
         call = read_call(self._settings, task_id, timeout=timeout, max_retries=max_retries)
+        return self._send(call)
+
+    def _send(self, call: ApiCall) -> Task:
         with sending(call, self._settings, self._clock) as ex:
-            return ex.task(self._http.request(**call.request))
+            response = ex.received(self._api.handle_request(call.request), call.request)
+            try:
+                response.read()
+            finally:
+                response.close()
+            return ex.task(response)
 
     def wait(
         self,

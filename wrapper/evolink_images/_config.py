@@ -1,7 +1,7 @@
 """What both clients are configured with, checked once: the key, the base URL, budgets, caps and retries.
 
 The API key lives only in a ``Secret`` (its repr is ``<redacted>``), held by ``Settings`` and by
-``BearerAuth``, which adds it to requests for the API's own host and to nothing else.
+the wire's ``Credentials``, which add it to requests for the API's own origin and to nothing else.
 
 Time: ``timeout`` is the total budget of one API call (``submit``, ``get_task``): connecting,
 sending, reading the whole answer, every retry and its back-off; no server behaviour stretches it.
@@ -10,10 +10,10 @@ The per-phase limits (``httpx.Timeout``) only bound silence within it.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import urllib.parse
-from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ import httpx
 from ._addresses import is_loopback_host
 from ._errors import EvoLinkError
 from ._polling import PollSchedule
-from ._wire import Redactor, WirePolicy
+from ._wire import Credentials, Redactor, Secret, WirePolicy
 from ._wire.decoding import ACCEPT_ENCODING
 
 __all__ = [
@@ -32,9 +32,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_WAIT_TIMEOUT",
     "ENV_API_KEY",
-    "BearerAuth",
     "ConfigurationError",
-    "Secret",
     "Settings",
 ]
 
@@ -52,40 +50,6 @@ ENV_API_KEY = "EVOLINK_API_KEY"
 
 class ConfigurationError(EvoLinkError, ValueError):
     """Raised when a client is built with a missing key, a bad base URL or bad settings."""
-
-
-class Secret:
-    """Holds the API key so that no repr, str or vars() of anything that holds it can show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The key itself: for the Authorization header and for redaction, nothing else."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<redacted>"
-
-    __str__ = __repr__
-
-
-class BearerAuth(httpx.Auth):
-    """Sends ``Authorization: Bearer <key>`` to the API's host only (never to a result host or a redirect)."""
-
-    def __init__(self, api_key: Secret, base_url: httpx.URL) -> None:
-        self._api_key = api_key
-        self._origin = (base_url.scheme, base_url.host, base_url.port)
-
-    def __repr__(self) -> str:
-        return "BearerAuth(<redacted>)"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if (request.url.scheme, request.url.host, request.url.port) == self._origin:
-            request.headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
-        yield request
 
 
 def _check_base_url(base_url: str) -> httpx.URL:
@@ -176,19 +140,14 @@ class Settings:
             redactor=Redactor(key.strip()),
         )
 
-    def api_http_options(self) -> dict[str, Any]:
-        """How the API's httpx client (sync or async) is built: its origin, the bearer auth, timeouts.
+    @functools.cached_property
+    def api_headers(self) -> tuple[tuple[str, str], ...]:
+        """The headers every API request carries (the key is added at the wire, by ``api_wire``)."""
+        return (("User-Agent", _user_agent()), ("Accept-Encoding", ACCEPT_ENCODING))
 
-        It never follows redirects: an API call answered with one fails, and the key stays home.
-        """
-        auth = BearerAuth(self.api_key, self.base_url)
-        return {
-            "base_url": self.base_url,
-            "auth": auth,
-            "timeout": self.timeout,
-            "follow_redirects": False,
-            "headers": {"User-Agent": _user_agent(), "Accept-Encoding": ACCEPT_ENCODING},
-        }
+    def api_url(self, path: str) -> str:
+        """The absolute URL of an API path."""
+        return f"{self.base_url}{path}"
 
     def download_http_options(self) -> dict[str, Any]:
         """How the result-download client is built: no auth at all; redirects to a CDN are followed."""
@@ -200,7 +159,10 @@ class Settings:
 
     def api_wire(self) -> WirePolicy:
         """What the wire guard enforces on API exchanges: the budget, the answer cap, redaction of bodies."""
-        return WirePolicy(self.budget, self.max_response_bytes, self.redactor, redact_bodies=True)
+        credentials = Credentials(self.api_key, self.base_url)
+        return WirePolicy(
+            self.budget, self.max_response_bytes, self.redactor, redact_bodies=True, credentials=credentials
+        )
 
     def download_wire(self) -> WirePolicy:
         """What it enforces on result downloads: the budget per image; the reader counts the bytes."""

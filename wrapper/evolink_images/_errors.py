@@ -137,14 +137,21 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIResponseError(APIError):
-    """Raised when a response is not what the spec promises: not JSON, truncated, missing ``id``."""
+    """Raised when a response is not what the spec promises: not JSON, truncated, over its cap, missing ``id``."""
 
     def __init__(
-        self, message: str, *, response: httpx.Response, task_id: str | None = None, task_may_exist: bool = False
+        self,
+        message: str,
+        *,
+        response: httpx.Response | None,
+        task_id: str | None = None,
+        task_may_exist: bool = False,
     ) -> None:
-        super().__init__(message, request=response.request, task_id=task_id, task_may_exist=task_may_exist)
+        request = response.request if response is not None else None
+        super().__init__(message, request=request, task_id=task_id, task_may_exist=task_may_exist)
         self.response = response
-        self.status_code = response.status_code
+        """The response (its request without the key), or None when it was refused before it was whole."""
+        self.status_code = response.status_code if response is not None else None
 
 
 class APIStatusError(APIError):

@@ -3,9 +3,10 @@
 Bodies are parsed once, here, straight from JSON into ``Task`` (``_task.py``); the generated client
 builds the requests (``_get_kwargs`` of each operation) and its models are made only on demand. No
 httpx exception, ``JSONDecodeError``, ``RecursionError`` or ``ValueError`` gets past ``exchange()``:
-the response is recorded by an httpx event hook as it arrives, so even when its body cannot be read
-or parsed (an HTML 502 page, a 520 status, truncated JSON, a body over its cap), the caller gets an
-``APIStatusError`` or ``APIResponseError`` carrying the status and the task id when one is known.
+the response is recorded as soon as its headers arrive (``Exchange.received``), so even when its
+body cannot be read or parsed (an HTML 502 page, a 520 status, truncated JSON, a body over its
+cap), the caller gets an ``APIStatusError`` or ``APIResponseError`` carrying the status and the
+task id when one is known.
 
 Everything a server sent has already lost the API key at the wire guard (headers, reason phrase,
 body bytes); JSON strings are redacted again after parsing (a key written with escapes), and the
@@ -14,7 +15,6 @@ response an error carries is a copy whose request has no ``Authorization`` heade
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 from dataclasses import dataclass
@@ -35,37 +35,16 @@ from ._errors import (
 from ._task import Task
 from ._wire import DeadlineExceeded, Redactor
 
-__all__ = ["MAX_ECHO", "Exchange", "error_from_response", "exchange", "public_response", "record_response"]
+__all__ = ["MAX_ECHO", "Exchange", "cut", "error_from_response", "exchange", "public_response"]
 
 logger = logging.getLogger("evolink_images")
 
 MAX_ECHO = 500
 """The most characters of a server's message repeated in an error (the rest is cut, and says so)."""
 
-_CURRENT: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar("evolink_exchange", default=None)
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _TRANSLATED = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError, RecursionError)
 _TASK_STATUSES = frozenset({200, 201, 202})
-
-
-def record_response(response: httpx.Response) -> None:
-    """Httpx response hook: remember the response of the call in progress (headers only: before its body)."""
-    current = _CURRENT.get()
-    if current is not None:
-        current.response = response
-    if logger.isEnabledFor(logging.DEBUG):  # reading httpx headers is not free: only when logged
-        logger.debug(
-            "%s %s -> %d (request id %s)",
-            response.request.method,
-            response.request.url.path,
-            response.status_code,
-            response.headers.get("x-request-id", "-"),
-        )
-
-
-async def record_response_async(response: httpx.Response) -> None:
-    """Async httpx response hook: see ``record_response``."""
-    record_response(response)
 
 
 def cut(text: str, limit: int = MAX_ECHO) -> str:
@@ -144,6 +123,20 @@ class Exchange:
     redactor: Redactor
     response: httpx.Response | None = None
 
+    def received(self, response: httpx.Response, request: httpx.Request) -> httpx.Response:
+        """Note the response to ``request`` once its headers are in: errors reading its body can then name its status."""
+        response.request = request
+        self.response = response
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d (request id %s)",
+                self.method,
+                response.request.url.path,
+                response.status_code,
+                response.headers.get("x-request-id", "-"),
+            )
+        return response
+
     def task(self, response: httpx.Response) -> Task:
         """Return the task a response carries; raise the typed error otherwise."""
         if response.status_code not in _TASK_STATUSES:
@@ -187,8 +180,15 @@ class Exchange:
                 task_id=self.task_id,
                 task_may_exist=may_exist,
             )
-        if isinstance(error, httpx.DecodingError) and response is not None:
-            return self._garbled(response, f"could not be read: {cut(str(error), 200)}")
+        if isinstance(error, httpx.DecodingError):
+            if response is not None:
+                return self._garbled(response, f"could not be read: {cut(str(error), 200)}")
+            return APIResponseError(
+                self.redactor.text(f"{what}: the answer could not be read: {cut(str(error), 200)}"),
+                response=None,
+                task_id=self.task_id,
+                task_may_exist=may_exist,
+            )
         if isinstance(error, httpx.HTTPError | httpx.InvalidURL | httpx.StreamError):
             return APIConnectionError(
                 self.redactor.text(f"{what} failed: {type(error).__name__}: {cut(str(error), 200)}"),
@@ -203,22 +203,20 @@ class Exchange:
 
 
 class exchange:
-    """Record the response of the call made inside the block and translate whatever it raises.
+    """Give the call made inside the block its ``Exchange``, and translate whatever it raises.
 
     A class rather than a generator-based context manager: it wraps every request, and is cheaper so.
     """
 
+    __slots__ = ("_current",)
+
     def __init__(self, method: str, *, task_id: str | None, redactor: Redactor) -> None:
         self._current = Exchange(method=method, task_id=task_id, redactor=redactor)
-        self._token: contextvars.Token[Exchange | None] | None = None
 
     def __enter__(self) -> Exchange:
-        self._token = _CURRENT.set(self._current)
         return self._current
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        if self._token is not None:
-            _CURRENT.reset(self._token)
         if error is None or isinstance(error, EvoLinkError):
             return
         if isinstance(error, _TRANSLATED):

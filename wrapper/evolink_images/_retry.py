@@ -18,14 +18,14 @@ which enforces them whatever the server does.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import email.utils
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
 
 import httpx
 
@@ -104,44 +104,52 @@ class CallOptions:
 
 
 _CALL_OPTIONS: contextvars.ContextVar[CallOptions] = contextvars.ContextVar("evolink_call_options")
+_NO_OPTIONS = CallOptions()
 
 
-_NOTHING_TO_CHANGE = contextlib.nullcontext()
-
-
-def call_options(
-    *, max_retries: int | None = None, deadline: float | None = None, max_body: int | None = None
-) -> contextlib.AbstractContextManager[None]:
+class call_options:
     """Apply per-call options to the requests sent inside the block (nested blocks combine).
 
-    Nested deadlines combine to the earlier one; an inner ``max_retries`` or ``max_body`` wins.
+    Nested deadlines combine to the earlier one; an inner ``max_retries`` or ``max_body`` wins. A
+    class rather than a generator-based context manager: it wraps every request, and is cheaper so.
     """
-    if max_retries is None and deadline is None and max_body is None:
-        return _NOTHING_TO_CHANGE  # the common case costs nothing
-    return _options_block(max_retries, deadline, max_body)
 
+    __slots__ = ("_deadline", "_max_body", "_max_retries", "_token")
 
-@contextlib.contextmanager
-def _options_block(max_retries: int | None, deadline: float | None, max_body: int | None) -> Iterator[None]:
-    outer = _CALL_OPTIONS.get(CallOptions())
-    inner = replace(
-        outer,
-        max_retries=outer.max_retries if max_retries is None else max_retries,
-        deadline=deadline if outer.deadline is None else min(outer.deadline, deadline or outer.deadline),
-        max_body=outer.max_body if max_body is None else max_body,
-    )
-    token = _CALL_OPTIONS.set(inner)
-    try:
-        yield
-    finally:
-        _CALL_OPTIONS.reset(token)
+    def __init__(
+        self, *, max_retries: int | None = None, deadline: float | None = None, max_body: int | None = None
+    ) -> None:
+        self._max_retries = max_retries
+        self._deadline = deadline
+        self._max_body = max_body
+        self._token: contextvars.Token[CallOptions] | None = None
+
+    def __enter__(self) -> None:
+        if self._max_retries is None and self._deadline is None and self._max_body is None:
+            return  # the common case costs nothing
+        outer = _CALL_OPTIONS.get(_NO_OPTIONS)
+        deadline = self._deadline
+        if outer.deadline is not None:
+            deadline = outer.deadline if deadline is None else min(outer.deadline, deadline)
+        self._token = _CALL_OPTIONS.set(
+            CallOptions(
+                max_retries=outer.max_retries if self._max_retries is None else self._max_retries,
+                deadline=deadline,
+                max_body=outer.max_body if self._max_body is None else self._max_body,
+            )
+        )
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if self._token is not None:
+            _CALL_OPTIONS.reset(self._token)
+            self._token = None
 
 
 class _Attempts:
     """The state of one request's attempts: shared by the sync and async transports."""
 
     def __init__(self, policy: RetryPolicy, clock: Callable[[], float], request: httpx.Request) -> None:
-        options = _CALL_OPTIONS.get(CallOptions())
+        options = _CALL_OPTIONS.get(_NO_OPTIONS)
         self.request = request
         self.clock = clock
         self.deadline = options.deadline
@@ -195,16 +203,6 @@ class _Attempts:
         return delay
 
 
-def _forget_credentials(request: httpx.Request) -> None:
-    """Drop the ``Authorization`` header once the request's attempts are over.
-
-    The request object lives on in the response and in any exception (as their ``request``, and in
-    an error's ``__context__``): the key must not live on with it.
-    """
-    if "authorization" in request.headers:
-        del request.headers["authorization"]
-
-
 class RetryTransport(httpx.BaseTransport):
     """Wraps a transport and retries what ``RetryPolicy`` allows."""
 
@@ -223,23 +221,20 @@ class RetryTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         attempts = _Attempts(self._policy, self._clock, request)
-        try:
-            while True:
-                attempts.prepare()
-                try:
-                    response = self._inner.handle_request(request)
-                except httpx.TransportError as error:
-                    delay = attempts.next_delay(error=error)
-                    if delay is None:
-                        raise
-                else:
-                    delay = attempts.next_delay(response=response)
-                    if delay is None:
-                        return response
-                    response.close()
-                self._sleep(delay)
-        finally:
-            _forget_credentials(request)
+        while True:
+            attempts.prepare()
+            try:
+                response = self._inner.handle_request(request)
+            except httpx.TransportError as error:
+                delay = attempts.next_delay(error=error)
+                if delay is None:
+                    raise
+            else:
+                delay = attempts.next_delay(response=response)
+                if delay is None:
+                    return response
+                response.close()
+            self._sleep(delay)
 
     def close(self) -> None:
         self._inner.close()
@@ -263,23 +258,20 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         attempts = _Attempts(self._policy, self._clock, request)
-        try:
-            while True:
-                attempts.prepare()
-                try:
-                    response = await self._inner.handle_async_request(request)
-                except httpx.TransportError as error:
-                    delay = attempts.next_delay(error=error)
-                    if delay is None:
-                        raise
-                else:
-                    delay = attempts.next_delay(response=response)
-                    if delay is None:
-                        return response
-                    await response.aclose()
-                await self._sleep(delay)
-        finally:
-            _forget_credentials(request)
+        while True:
+            attempts.prepare()
+            try:
+                response = await self._inner.handle_async_request(request)
+            except httpx.TransportError as error:
+                delay = attempts.next_delay(error=error)
+                if delay is None:
+                    raise
+            else:
+                delay = attempts.next_delay(response=response)
+                if delay is None:
+                    return response
+                await response.aclose()
+            await self._sleep(delay)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

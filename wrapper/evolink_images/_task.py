@@ -76,30 +76,36 @@ def failure_cause(code: str | None) -> FailureCause:
     return "unknown"
 
 
+# The parse runs for every answer: plain ``type(...) is`` tests and tuples, not ABCs or unions, keep it cheap.
+_NUMBERS = (int, float)
+
+
+def _is_object(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _number(value: Any) -> float | None:
     """A finite JSON number (never a bool, never a string of digits), else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if value is None or type(value) is bool or not isinstance(value, _NUMBERS):
         return None
-    number = float(value) if isinstance(value, float) or abs(value) < 2**63 else math.inf
+    number = float(value) if type(value) is float or -(2**63) < value < 2**63 else math.inf
     return number if math.isfinite(number) else None
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    return value if type(value) is str else None
 
 
 def _progress(value: Any) -> int:
     """Progress as a whole percentage in [0, 100]: clamped when out of range, 0 when not a number."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or (isinstance(value, float) and math.isnan(value))
-    ):
+    if type(value) is int:
+        return 0 if value < 0 else 100 if value > 100 else value
+    if type(value) is not float or math.isnan(value):
         return 0
-    return int(min(max(value, 0), 100))
+    return int(min(max(value, 0.0), 100.0))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskErrorInfo:
     """Why a task failed or was cancelled."""
 
@@ -115,14 +121,14 @@ class TaskErrorInfo:
     @classmethod
     def from_json(cls, value: Any) -> TaskErrorInfo | None:
         """The ``error`` member of a task body (None when absent or not an object)."""
-        if not isinstance(value, Mapping):
+        if value is None or not _is_object(value):
             return None
         code = value.get("code")
         code = str(code) if isinstance(code, int) and not isinstance(code, bool) else _text(code)
         return cls(code=code, message=_text(value.get("message")), cause=failure_cause(code))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskUsage:
     """Billing of a task, as far as the API told."""
 
@@ -134,7 +140,7 @@ class TaskUsage:
     @classmethod
     def from_json(cls, value: Any) -> TaskUsage | None:
         """The ``usage`` member of a task body (None when absent or not an object)."""
-        if not isinstance(value, Mapping):
+        if value is None or not _is_object(value):
             return None
         return cls(
             billing_rule=_text(value.get("billing_rule")),
@@ -205,31 +211,32 @@ class Task:
             MalformedTaskError: the body has no usable ``id`` or ``status``, or ``results`` that are not a
                 list of URLs; ``task_id`` carries the id when there was one.
         """
-        if not isinstance(body, Mapping):
+        if not _is_object(body):
             raise MalformedTaskError(f"a task is a JSON object, not {type(body).__name__}")
-        task_id = body.get("id")
-        if not isinstance(task_id, str) or not task_id:
+        get = body.get
+        task_id = get("id")
+        if type(task_id) is not str or not task_id:
             raise MalformedTaskError("the body has no task id")
-        status = body.get("status")
-        if not isinstance(status, str):
+        status = get("status")
+        if type(status) is not str:
             raise MalformedTaskError(f"task {task_id} has no status", task_id=task_id)
-        results = body.get("results")
+        results = get("results")
         if results is None:
-            results = []
-        if not isinstance(results, list) or not all(isinstance(url, str) for url in results):
+            results = ()
+        elif type(results) is not list or not all(type(url) is str for url in results):
             raise MalformedTaskError(f"task {task_id} has results that are not a list of URLs", task_id=task_id)
-        info = body.get("task_info")
-        estimate = _number(info.get("estimated_time")) if isinstance(info, Mapping) else None
-        created = body.get("created")
+        info = get("task_info")
+        estimate = _number(info.get("estimated_time")) if info is not None and _is_object(info) else None
+        created = get("created")
         return cls(
             id=task_id,
             status=status,
-            progress=_progress(body.get("progress")),
+            progress=_progress(get("progress")),
             results=tuple(results),
-            error=TaskErrorInfo.from_json(body.get("error")),
+            error=TaskErrorInfo.from_json(get("error")),
             estimated_time=estimate if estimate is not None and estimate > 0 else None,
-            usage=TaskUsage.from_json(body.get("usage")),
-            created=created if isinstance(created, int) and not isinstance(created, bool) else None,
-            model=_text(body.get("model")),
+            usage=TaskUsage.from_json(get("usage")),
+            created=created if type(created) is int else None,
+            model=_text(get("model")),
             raw=body,
         )

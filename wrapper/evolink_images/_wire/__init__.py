@@ -1,5 +1,6 @@
 """The wire policy: what every HTTP exchange of the client passes through, one module per concern.
 
+    credentials.py which requests may carry the key (the API's origin only), and only while sent
     deadline.py    a call's total wall-clock budget, as a deadline every step consumes
     sockets.py     the network backend that enforces that deadline on each connect, read and write
     decoding.py    Content-Encoding decoded in bounded steps (no compression bomb), bodies under a cap
@@ -10,6 +11,7 @@ Retries (``_retry.py``) sit above the guard: each attempt is guarded, and the ba
 attempts draws on the same deadline.
 """
 
+from .credentials import Credentials, Secret
 from .deadline import DeadlineExceeded, deadline_passed
 from .decoding import BodyTooLarge, UnsupportedEncoding
 from .guard import AsyncGuardedTransport, GuardedTransport, WirePolicy
@@ -19,9 +21,11 @@ from .sockets import install_deadline_backend
 __all__ = [
     "AsyncGuardedTransport",
     "BodyTooLarge",
+    "Credentials",
     "DeadlineExceeded",
     "GuardedTransport",
     "Redactor",
+    "Secret",
     "UnsupportedEncoding",
     "WirePolicy",
     "deadline_passed",

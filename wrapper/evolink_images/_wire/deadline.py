@@ -16,7 +16,7 @@ from types import TracebackType
 
 import httpx
 
-__all__ = ["DeadlineExceeded", "bounded", "current", "deadline_passed", "scope"]
+__all__ = ["DeadlineExceeded", "bounded", "current", "deadline_passed", "enter", "leave", "scope"]
 
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("evolink_wire_deadline", default=None)
 
@@ -48,6 +48,16 @@ def bounded(timeout: float | None) -> float | None:
     if left <= 0:
         raise DeadlineExceeded("the call's time budget ran out")
     return left if timeout is None else min(timeout, left)
+
+
+def enter(deadline: float) -> contextvars.Token[float | None]:
+    """Put ``deadline`` in force until ``leave`` (the cheap form of ``scope``, for every chunk of every body)."""
+    return _DEADLINE.set(deadline)
+
+
+def leave(token: contextvars.Token[float | None]) -> None:
+    """Restore the deadline that was in force before ``enter``."""
+    _DEADLINE.reset(token)
 
 
 class scope:

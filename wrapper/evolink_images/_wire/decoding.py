@@ -11,7 +11,7 @@ rather than passed on undecoded.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import httpx
 
@@ -101,11 +101,13 @@ class Decoder:
 
     def feed(self, raw: bytes) -> Iterator[bytes]:
         """Decode one raw chunk."""
-        yield from self._count(self._through(0, raw))
+        if not self._layers:  # identity: the chunk as it came (a network read is at most 64 KiB)
+            return self._count((raw,))
+        return self._count(self._through(0, raw))
 
     def finish(self) -> Iterator[bytes]:
         """Decode whatever the layers still hold once the raw body has ended."""
-        yield from self._count(self._finish(0))
+        return self._count(self._finish(0))
 
     def _through(self, depth: int, data: bytes) -> Iterator[bytes]:
         if depth == len(self._layers):
@@ -122,7 +124,7 @@ class Decoder:
             yield from self._through(depth + 1, piece)
         yield from self._finish(depth + 1)
 
-    def _count(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+    def _count(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
         for piece in pieces:
             self.size += len(piece)
             if self._cap is not None and self.size > self._cap:

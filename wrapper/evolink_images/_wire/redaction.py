@@ -28,6 +28,10 @@ class Redactor:
     def __repr__(self) -> str:
         return "Redactor(<redacted>)"
 
+    def holds(self, data: bytes) -> bool:
+        """True when ``data`` carries the key."""
+        return bool(self._key_bytes) and self._key_bytes in data
+
     def text(self, text: str) -> str:
         """``text`` without the key."""
         return text.replace(self._key, MARK) if self._key and self._key in text else text
