@@ -124,7 +124,7 @@ class Exchange:
     response: httpx.Response | None = None
 
     def received(self, response: httpx.Response, request: httpx.Request) -> httpx.Response:
-        """Note the response to ``request`` once its headers are in: errors reading its body can then name its status."""
+        """Note the response to ``request`` once its headers are in: a failed body read can then name its status."""
         response.request = request
         self.response = response
         if logger.isEnabledFor(logging.DEBUG):
