@@ -29,7 +29,7 @@ from ._requests import ImageEditRequest
 from ._retry import AsyncRetryTransport, RetryPolicy, call_options
 from ._rules import RULES
 from ._task import Task
-from ._wire import AsyncGuardedTransport, install_deadline_backend
+from ._wire import AsyncGuardedTransport
 
 __all__ = ["AsyncClient"]
 
@@ -54,6 +54,8 @@ def _inner_transport(
         return transport
     if http_client is not None:
         return _AsyncClientTransport(http_client)
+    from ._wire.sockets import install_deadline_backend  # needs httpcore: only when a transport is built
+
     return install_deadline_backend(httpx.AsyncHTTPTransport(verify=True))
 
 

@@ -28,7 +28,7 @@ from ._requests import ImageEditRequest
 from ._retry import RetryPolicy, RetryTransport, call_options
 from ._rules import RULES
 from ._task import Task
-from ._wire import GuardedTransport, install_deadline_backend
+from ._wire import GuardedTransport
 
 __all__ = ["Client"]
 
@@ -51,6 +51,8 @@ def _inner_transport(http_client: httpx.Client | None, transport: httpx.BaseTran
         return transport
     if http_client is not None:
         return _ClientTransport(http_client)
+    from ._wire.sockets import install_deadline_backend  # needs httpcore: only when a transport is built
+
     return install_deadline_backend(httpx.HTTPTransport(verify=True))
 
 

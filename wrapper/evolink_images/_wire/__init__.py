@@ -3,6 +3,7 @@
     credentials.py which requests may carry the key (the API's origin only), and only while sent
     deadline.py    a call's total wall-clock budget, as a deadline every step consumes
     sockets.py     the network backend that enforces that deadline on each connect, read and write
+                   (imported when a client builds its own transport: it needs httpcore)
     decoding.py    Content-Encoding decoded in bounded steps (no compression bomb), bodies under a cap
     redaction.py   the API key cut out of whatever a server sends back
     guard.py       the transports that apply all of the above to each request and its response
@@ -16,7 +17,6 @@ from .deadline import DeadlineExceeded, deadline_passed
 from .decoding import BodyTooLarge, UnsupportedEncoding
 from .guard import AsyncGuardedTransport, GuardedTransport, WirePolicy
 from .redaction import Redactor
-from .sockets import install_deadline_backend
 
 __all__ = [
     "AsyncGuardedTransport",
@@ -29,5 +29,7 @@ __all__ = [
     "UnsupportedEncoding",
     "WirePolicy",
     "deadline_passed",
-    "install_deadline_backend",
 ]
+
+# sockets.py (install_deadline_backend) needs httpcore, which httpx itself loads only when a
+# transport is built: it is imported there, not here, so that importing the package stays cheap.
