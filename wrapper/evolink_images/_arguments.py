@@ -7,13 +7,26 @@ Every public method runs its arguments through here first, so that a wrong type 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ._errors import RequestValidationError, Violation
 from ._task import Task
 
-__all__ = ["MAX_TASK_ID", "check_count", "check_dest_dir", "check_seconds", "check_task", "check_task_id"]
+__all__ = [
+    "MAX_TASK_ID",
+    "check_count",
+    "check_dest_dir",
+    "check_headers",
+    "check_seconds",
+    "check_task",
+    "check_task_id",
+]
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_RESERVED_HEADERS = frozenset({"authorization", "host", "content-length", "transfer-encoding", "content-type"})
 
 MAX_TASK_ID = 256
 """Ids are short (``task-unified-1757156493-imcg5zqt``); a longer one cannot be a task's."""
@@ -66,3 +79,25 @@ def check_dest_dir(dest_dir: Any) -> Path:
     if not isinstance(dest_dir, str | os.PathLike) or not os.fspath(dest_dir) or "\x00" in os.fspath(dest_dir):
         raise _refuse("dest_dir", dest_dir, "a folder path")
     return Path(dest_dir)
+
+
+def check_headers(name: str, headers: Any) -> tuple[tuple[str, str], ...]:
+    """Return ``headers`` (a mapping of header names to values) as pairs, if each may be sent.
+
+    The key goes only in the ``Authorization`` header the client writes itself, and the client
+    frames the body: those headers may not be set this way.
+    """
+    if headers is None:
+        return ()
+    if not isinstance(headers, Mapping):
+        raise _refuse(name, headers, "a mapping of header names to text values")
+    pairs = []
+    for key, value in headers.items():
+        if not isinstance(key, str) or not _TOKEN.fullmatch(key):
+            raise _refuse(name, key, "header names made of token characters (RFC 9110)")
+        if key.lower() in _RESERVED_HEADERS:
+            raise _refuse(f"{name}[{key!r}]", value, f"any header but {', '.join(sorted(_RESERVED_HEADERS))}")
+        if not isinstance(value, str) or any(ch in value for ch in "\r\n\x00") or not value.isascii():
+            raise _refuse(f"{name}[{key!r}]", value, "ASCII text on one line")
+        pairs.append((key, value))
+    return tuple(pairs)

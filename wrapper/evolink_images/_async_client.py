@@ -1,4 +1,4 @@
-"""``AsyncClient``: the asyncio face of the API, method for method the same as ``Client``.
+"""``AsyncClient``: the async face of the API (asyncio or trio, through anyio), the same methods as ``Client``.
 
 The logic is shared (``_rules``, ``_retry``, ``_polling``, ``_responses``, ``_download``): only the
 awaiting differs. A test compares the two classes' signatures.
@@ -6,7 +6,6 @@ awaiting differs. A test compares the two classes' signatures.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -14,13 +13,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import anyio
 import httpx
 
-from ._arguments import check_count, check_dest_dir, check_seconds, check_task, check_task_id
+from ._arguments import check_count, check_dest_dir, check_headers, check_seconds, check_task, check_task_id
 from ._batch import BatchProgress, BatchResult, BatchSettings, run_async
 from ._callbacks import parse_callback
 from ._calls import ApiCall, create_call, read_call, sending
-from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ConfigurationError, Settings
+from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ClientOptions, ConfigurationError
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
 from ._errors import RequestValidationError
 from ._polling import PollSchedule, drive_async, wait_flow
@@ -29,7 +29,7 @@ from ._requests import ImageEditRequest
 from ._retry import AsyncRetryTransport, RetryPolicy, call_options
 from ._rules import RULES
 from ._task import Task
-from ._wire import AsyncGuardedTransport
+from ._wire import AsyncGuardedTransport, Secret
 
 __all__ = ["AsyncClient"]
 
@@ -59,8 +59,18 @@ def _inner_transport(
     return install_deadline_backend(httpx.AsyncHTTPTransport(verify=True))
 
 
+class _Shared(httpx.AsyncBaseTransport):
+    """Another client's transport, used by a ``with_options`` client: closing it is the owner's job."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)
+
+
 class AsyncClient:
-    """An asyncio client for EvoLink's image-edit API; the arguments are those of ``Client``.
+    """An async client for EvoLink's image-edit API (asyncio or trio); the arguments are those of ``Client``.
 
     Example::
 
@@ -82,20 +92,37 @@ class AsyncClient:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        default_headers: Mapping[str, str] | None = None,
     ) -> None:
-        self._settings = settings = Settings.create(
-            api_key, base_url, timeout, max_retries, poll_schedule, max_response_bytes
+        key = Secret(api_key) if api_key is not None else None
+        options = ClientOptions(
+            key, base_url, timeout, max_retries, poll_schedule, clock, sleep, max_response_bytes, default_headers
         )
-        self._clock = clock = clock or time.monotonic
-        self._sleep = sleep = sleep or asyncio.sleep
-        inner = _inner_transport(http_client, transport)
-        policy = RetryPolicy(max_retries=max_retries)
-        api = AsyncRetryTransport(AsyncGuardedTransport(inner, settings.api_wire()), policy, sleep=sleep, clock=clock)
+        self._setup(options, _inner_transport(http_client, transport))
+
+    def _setup(self, options: ClientOptions, inner: httpx.AsyncBaseTransport) -> None:
+        self._options = options
+        self._inner = inner
+        self._settings = settings = options.settings()
+        self._clock = clock = options.clock or time.monotonic
+        self._sleep = sleep = options.sleep or anyio.sleep
+        policy = RetryPolicy(max_retries=settings.max_retries)
+        self._api = AsyncRetryTransport(
+            AsyncGuardedTransport(inner, settings.api_wire()), policy, sleep=sleep, clock=clock
+        )
         results = AsyncRetryTransport(
             AsyncGuardedTransport(inner, settings.download_wire()), policy, sleep=sleep, clock=clock
         )
-        self._api = api
         self._downloads = httpx.AsyncClient(**settings.download_http_options(), transport=results)
+
+    def with_options(self, **overrides: Any) -> AsyncClient:
+        """A client like this one with some constructor options changed, sharing its connections.
+
+        See ``Client.with_options``.
+        """
+        derived = object.__new__(type(self))
+        derived._setup(self._options.changed(overrides), _Shared(self._inner))
+        return derived
 
     def __repr__(self) -> str:
         return f"AsyncClient(base_url={str(self._settings.base_url)!r})"
@@ -121,19 +148,32 @@ class AsyncClient:
         max_retries: int | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Task:
         """Validate ``request``, then create the task: see ``Client.submit``."""
         call = create_call(
-            self._settings, request, idempotency_key=idempotency_key, timeout=timeout, max_retries=max_retries
+            self._settings,
+            request,
+            idempotency_key=idempotency_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
         )
         if preflight:
             with call_options(deadline=self._clock() + self._settings.budget):
                 await self._preflight(request)
         return await self._send(call)
 
-    async def get_task(self, task_id: str, *, max_retries: int | None = None, timeout: float | None = None) -> Task:
+    async def get_task(
+        self,
+        task_id: str,
+        *,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Task:
         """Read a task's status, progress and results: see ``Client.get_task``."""
-        call = read_call(self._settings, task_id, timeout=timeout, max_retries=max_retries)
+        call = read_call(self._settings, task_id, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers)
         return await self._send(call)
 
     async def _send(self, call: ApiCall) -> Task:
@@ -151,16 +191,18 @@ class AsyncClient:
         *,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_update: Callable[[Task], object] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Task:
         """Poll until the task is finished; return it if completed: see ``Client.wait``."""
         first = task_or_id if isinstance(task_or_id, Task) else check_task_id(task_or_id)
         task_id = check_task_id(first)
         timeout = check_seconds("timeout", timeout)
+        check_headers("extra_headers", extra_headers)
         flow = wait_flow(
             first, timeout=timeout, clock=self._clock, schedule=self._settings.schedule, on_update=on_update
         )
         with call_options(deadline=self._clock() + timeout):
-            return await drive_async(flow, lambda: self.get_task(task_id), self._sleep)
+            return await drive_async(flow, lambda: self.get_task(task_id, extra_headers=extra_headers), self._sleep)
 
     async def run(
         self,
@@ -169,10 +211,11 @@ class AsyncClient:
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_update: Callable[[Task], object] | None = None,
         preflight: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Task:
         """Submit ``request``, then wait for it: see ``Client.run``."""
-        task = await self.submit(request, preflight=preflight)
-        return await self.wait(task, timeout=timeout, on_update=on_update)
+        task = await self.submit(request, preflight=preflight, extra_headers=extra_headers)
+        return await self.wait(task, timeout=timeout, on_update=on_update, extra_headers=extra_headers)
 
     async def run_many(
         self,

@@ -23,7 +23,7 @@ import httpx
 from evolink_api.api.images import create_image_task
 from evolink_api.api.tasks import get_task
 
-from ._arguments import check_seconds, check_task_id
+from ._arguments import check_headers, check_seconds, check_task_id
 from ._config import Settings
 from ._errors import RequestValidationError, Violation
 from ._requests import ImageEditRequest, to_api_body
@@ -66,12 +66,13 @@ def _budget(settings: Settings, timeout: Any) -> float:
     return settings.budget if timeout is None else check_seconds("timeout", timeout)
 
 
-def _request(settings: Settings, kwargs: dict[str, Any]) -> httpx.Request:
+def _request(settings: Settings, kwargs: dict[str, Any], extra_headers: Any) -> httpx.Request:
     """The ``httpx.Request`` for what the generated client says to send, with the client's headers."""
+    extra = check_headers("extra_headers", extra_headers)
     return httpx.Request(
         kwargs["method"],
         settings.api_url(kwargs["url"]),
-        headers=[*settings.api_headers, *kwargs.get("headers", {}).items()],
+        headers=[*settings.api_headers, *extra, *kwargs.get("headers", {}).items()],
         json=kwargs.get("json"),
         extensions={"timeout": settings.timeout.as_dict()},
     )
@@ -84,20 +85,23 @@ def create_call(
     idempotency_key: str | None,
     timeout: float | None,
     max_retries: int | None,
+    extra_headers: Any = None,
 ) -> ApiCall:
     """Check and serialise a submit; raise ``RequestValidationError`` (nothing sent) on any bad argument."""
     validate(request)
     key = new_idempotency_key() if idempotency_key is None else check_idempotency_key(idempotency_key)
     budget = _budget(settings, timeout)
     kwargs = create_image_task._get_kwargs(body=to_api_body(request), idempotency_key=key)
-    return ApiCall(_request(settings, kwargs), None, budget, max_retries)
+    return ApiCall(_request(settings, kwargs, extra_headers), None, budget, max_retries)
 
 
-def read_call(settings: Settings, task_id: Any, *, timeout: float | None, max_retries: int | None) -> ApiCall:
+def read_call(
+    settings: Settings, task_id: Any, *, timeout: float | None, max_retries: int | None, extra_headers: Any = None
+) -> ApiCall:
     """Check a task read; raise ``RequestValidationError`` (nothing sent) on a bad id or timeout."""
     task_id = check_task_id(task_id)
     budget = _budget(settings, timeout)
-    return ApiCall(_request(settings, get_task._get_kwargs(task_id)), task_id, budget, max_retries)
+    return ApiCall(_request(settings, get_task._get_kwargs(task_id), extra_headers), task_id, budget, max_retries)
 
 
 class sending:

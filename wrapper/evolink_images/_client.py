@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 
-from ._arguments import check_count, check_dest_dir, check_seconds, check_task, check_task_id
+from ._arguments import check_count, check_dest_dir, check_headers, check_seconds, check_task, check_task_id
 from ._batch import BatchProgress, BatchResult, BatchSettings, run_threads
 from ._callbacks import parse_callback
 from ._calls import ApiCall, create_call, read_call, sending
-from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ConfigurationError, Settings
+from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ClientOptions, ConfigurationError
 from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
 from ._errors import RequestValidationError
 from ._polling import PollSchedule, drive, wait_flow
@@ -28,7 +28,7 @@ from ._requests import ImageEditRequest
 from ._retry import RetryPolicy, RetryTransport, call_options
 from ._rules import RULES
 from ._task import Task
-from ._wire import GuardedTransport
+from ._wire import GuardedTransport, Secret
 
 __all__ = ["Client"]
 
@@ -56,6 +56,16 @@ def _inner_transport(http_client: httpx.Client | None, transport: httpx.BaseTran
     return install_deadline_backend(httpx.HTTPTransport(verify=True))
 
 
+class _Shared(httpx.BaseTransport):
+    """Another client's transport, used by a ``with_options`` client: closing it is the owner's job."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(request)
+
+
 class Client:
     """A blocking client for EvoLink's image-edit API.
 
@@ -71,8 +81,10 @@ class Client:
             ``httpx.HTTPTransport`` with your own settings); not with ``http_client``.
         poll_schedule: the shape of ``wait``'s polling schedule.
         clock: monotonic seconds, for deadlines; default ``time.monotonic`` (inject for tests and simulations).
-        sleep: how to wait; default ``time.sleep`` (``asyncio.sleep`` for ``AsyncClient``).
+        sleep: how to wait; default ``time.sleep`` (``anyio.sleep`` for ``AsyncClient``).
         max_response_bytes: the largest API answer accepted, counted on decoded bytes; default 1 MiB.
+        default_headers: headers to send with every API request (never to result hosts; not
+            ``Authorization``: the key comes only from ``api_key``).
 
     Example::
 
@@ -94,18 +106,39 @@ class Client:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        default_headers: Mapping[str, str] | None = None,
     ) -> None:
-        self._settings = settings = Settings.create(
-            api_key, base_url, timeout, max_retries, poll_schedule, max_response_bytes
+        key = Secret(api_key) if api_key is not None else None
+        options = ClientOptions(
+            key, base_url, timeout, max_retries, poll_schedule, clock, sleep, max_response_bytes, default_headers
         )
-        self._clock = clock = clock or time.monotonic
-        self._sleep = sleep = sleep or time.sleep
-        inner = _inner_transport(http_client, transport)
-        policy = RetryPolicy(max_retries=max_retries)
-        api = RetryTransport(GuardedTransport(inner, settings.api_wire()), policy, sleep=sleep, clock=clock)
+        self._setup(options, _inner_transport(http_client, transport))
+
+    def _setup(self, options: ClientOptions, inner: httpx.BaseTransport) -> None:
+        self._options = options
+        self._inner = inner
+        self._settings = settings = options.settings()
+        self._clock = clock = options.clock or time.monotonic
+        self._sleep = sleep = options.sleep or time.sleep
+        policy = RetryPolicy(max_retries=settings.max_retries)
+        self._api = RetryTransport(GuardedTransport(inner, settings.api_wire()), policy, sleep=sleep, clock=clock)
         results = RetryTransport(GuardedTransport(inner, settings.download_wire()), policy, sleep=sleep, clock=clock)
-        self._api = api
         self._downloads = httpx.Client(**settings.download_http_options(), transport=results)
+
+    def with_options(self, **overrides: Any) -> Client:
+        """A client like this one with some constructor options changed, sharing its connections.
+
+        Any of ``api_key``, ``base_url``, ``timeout``, ``max_retries``, ``poll_schedule``, ``clock``,
+        ``sleep``, ``max_response_bytes`` and ``default_headers``. The new client's ``close`` leaves
+        the shared connections open: closing this client closes them.
+
+        Example::
+
+            patient = client.with_options(timeout=120, max_retries=5)
+        """
+        derived = object.__new__(type(self))
+        derived._setup(self._options.changed(overrides), _Shared(self._inner))
+        return derived
 
     def __repr__(self) -> str:
         return f"Client(base_url={str(self._settings.base_url)!r})"
@@ -129,6 +162,7 @@ class Client:
         max_retries: int | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Task:
         """Validate ``request``, then create the task (one paid task, however many retries).
 
@@ -140,33 +174,47 @@ class Client:
             idempotency_key: the ``Idempotency-Key`` to send (16 to 96 of ``[A-Za-z0-9._-]``); by
                 default a fresh one. Reuse one only for the same logical submit.
             timeout: this call's total budget in seconds, instead of the client's.
+            extra_headers: headers to add to this request (not ``Authorization``).
 
         Raises:
             RequestValidationError: the request or an argument breaks a rule; nothing was sent.
             APIError: the API refused or failed; ``task_may_exist`` says whether a task may exist.
         """
         call = create_call(
-            self._settings, request, idempotency_key=idempotency_key, timeout=timeout, max_retries=max_retries
+            self._settings,
+            request,
+            idempotency_key=idempotency_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
         )
         if preflight:
             with call_options(deadline=self._clock() + self._settings.budget):
                 self._preflight(request)
         return self._send(call)
 
-    def get_task(self, task_id: str, *, max_retries: int | None = None, timeout: float | None = None) -> Task:
+    def get_task(
+        self,
+        task_id: str,
+        *,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Task:
         """Read a task's status, progress and results.
 
         Args:
             task_id: the task's id.
             max_retries: override the client's retry count for this call.
             timeout: this call's total budget in seconds, instead of the client's.
+            extra_headers: headers to add to this request (not ``Authorization``).
 
         Raises:
             RequestValidationError: ``task_id`` is empty, not a string, or not an id.
             APIError: the read failed (``NotFoundError`` for an unknown or expired task; an
                 ``APIResponseError`` for an answer about another task).
         """
-        call = read_call(self._settings, task_id, timeout=timeout, max_retries=max_retries)
+        call = read_call(self._settings, task_id, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers)
         return self._send(call)
 
     def _send(self, call: ApiCall) -> Task:
@@ -184,12 +232,14 @@ class Client:
         *,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_update: Callable[[Task], object] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Task:
         """Poll until the task is finished; return it if completed.
 
         Transient poll failures (connection errors, 429, 5xx) do not end the wait while the
         deadline allows. Pass the ``Task`` from ``submit`` rather than its id: its
-        ``estimated_time`` makes the schedule tighter around the expected end.
+        ``estimated_time`` makes the schedule tighter around the expected end. ``extra_headers``
+        go with every poll.
 
         Raises:
             TaskFailedError, TaskCancelledError: the task ended without results.
@@ -199,11 +249,12 @@ class Client:
         first = task_or_id if isinstance(task_or_id, Task) else check_task_id(task_or_id)
         task_id = check_task_id(first)
         timeout = check_seconds("timeout", timeout)
+        check_headers("extra_headers", extra_headers)
         flow = wait_flow(
             first, timeout=timeout, clock=self._clock, schedule=self._settings.schedule, on_update=on_update
         )
         with call_options(deadline=self._clock() + timeout):
-            return drive(flow, lambda: self.get_task(task_id), self._sleep)
+            return drive(flow, lambda: self.get_task(task_id, extra_headers=extra_headers), self._sleep)
 
     def run(
         self,
@@ -212,9 +263,11 @@ class Client:
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_update: Callable[[Task], object] | None = None,
         preflight: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Task:
-        """Submit ``request``, then wait for it (see ``submit`` and ``wait``)."""
-        return self.wait(self.submit(request, preflight=preflight), timeout=timeout, on_update=on_update)
+        """Submit ``request``, then wait for it (see ``submit`` and ``wait``); ``extra_headers`` go with each."""
+        task = self.submit(request, preflight=preflight, extra_headers=extra_headers)
+        return self.wait(task, timeout=timeout, on_update=on_update, extra_headers=extra_headers)
 
     def run_many(
         self,

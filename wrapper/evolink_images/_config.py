@@ -3,6 +3,10 @@
 The API key lives only in a ``Secret`` (its repr is ``<redacted>``), held by ``Settings`` and by
 the wire's ``Credentials``, which add it to requests for the API's own origin and to nothing else.
 
+Environment: ``EVOLINK_API_KEY`` (the key), ``EVOLINK_BASE_URL`` (another host, such as a local fake)
+and ``EVOLINK_LOG`` (``debug`` or ``info``: log to stderr) are read when a client is built; an
+argument passed to the client wins over its variable.
+
 Time: ``timeout`` is the total budget of one API call (``submit``, ``get_task``): connecting,
 sending, reading the whole answer, every retry and its back-off; no server behaviour stretches it.
 The per-phase limits (``httpx.Timeout``) only bound silence within it.
@@ -10,16 +14,20 @@ The per-phase limits (``httpx.Timeout``) only bound silence within it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import logging
 import os
 import platform
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from ._addresses import is_loopback_host
+from ._arguments import check_headers
 from ._errors import EvoLinkError
 from ._polling import PollSchedule
 from ._wire import Credentials, Redactor, Secret, WirePolicy
@@ -32,6 +40,9 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_WAIT_TIMEOUT",
     "ENV_API_KEY",
+    "ENV_BASE_URL",
+    "ENV_LOG",
+    "ClientOptions",
     "ConfigurationError",
     "Settings",
 ]
@@ -46,6 +57,8 @@ DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 DEFAULT_WAIT_TIMEOUT = 600.0
 """Seconds ``wait`` and ``run`` wait by default (the vendor's own examples give up after 300 s)."""
 ENV_API_KEY = "EVOLINK_API_KEY"
+ENV_BASE_URL = "EVOLINK_BASE_URL"
+ENV_LOG = "EVOLINK_LOG"
 
 
 class ConfigurationError(EvoLinkError, ValueError):
@@ -67,6 +80,27 @@ def _check_base_url(base_url: str) -> httpx.URL:
     raise ConfigurationError(
         f"base_url {base_url!r} is refused: use https (plain http only for a loopback host such as 127.0.0.1)"
     )
+
+
+def configure_logging() -> None:
+    """Honour ``EVOLINK_LOG=debug|info``: the package's log lines go to stderr at that level (once)."""
+    level = {"debug": logging.DEBUG, "info": logging.INFO}.get(os.environ.get(ENV_LOG, "").strip().lower())
+    if level is None:
+        return
+    logger = logging.getLogger("evolink_images")
+    logger.setLevel(level)
+    if not any(getattr(handler, "evolink_env", False) for handler in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s evolink_images %(levelname)s %(message)s"))
+        handler.evolink_env = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+
+
+def _default_headers(headers: object) -> tuple[tuple[str, str], ...]:
+    try:
+        return check_headers("default_headers", headers)
+    except EvoLinkError as error:
+        raise ConfigurationError(str(error)) from None
 
 
 def _user_agent() -> str:
@@ -101,6 +135,8 @@ class Settings:
     schedule: PollSchedule
     max_response_bytes: int
     redactor: Redactor
+    default_headers: tuple[tuple[str, str], ...] = ()
+    """Headers the caller asked to send with every API request."""
 
     @classmethod
     def create(
@@ -111,8 +147,10 @@ class Settings:
         max_retries: int,
         schedule: PollSchedule | None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        default_headers: Mapping[str, str] | None = None,
     ) -> Settings:
         """Check and combine the constructor's arguments with the environment."""
+        configure_logging()
         key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
         if key is not None and not isinstance(key, str):
             raise ConfigurationError(f"api_key must be a string, not {type(key).__name__}")
@@ -131,19 +169,20 @@ class Settings:
             raise ConfigurationError(f"max_response_bytes must be a whole number >= 1, not {max_response_bytes!r}")
         return cls(
             api_key=Secret(key.strip()),
-            base_url=_check_base_url(base_url or DEFAULT_BASE_URL),
+            base_url=_check_base_url(base_url or os.environ.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL),
             timeout=phases,
             budget=budget,
             max_retries=max_retries,
             schedule=schedule or PollSchedule(),
             max_response_bytes=max_response_bytes,
             redactor=Redactor(key.strip()),
+            default_headers=_default_headers(default_headers),
         )
 
     @functools.cached_property
     def api_headers(self) -> tuple[tuple[str, str], ...]:
         """The headers every API request carries (the key is added at the wire, by ``api_wire``)."""
-        return (("User-Agent", _user_agent()), ("Accept-Encoding", ACCEPT_ENCODING))
+        return (("User-Agent", _user_agent()), ("Accept-Encoding", ACCEPT_ENCODING), *self.default_headers)
 
     def api_url(self, path: str) -> str:
         """The absolute URL of an API path."""
@@ -171,3 +210,41 @@ class Settings:
     def redact(self, text: str) -> str:
         """Remove the API key from text that may have echoed it (server messages, URLs)."""
         return self.redactor.text(text)
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """What a client was built with, but its connections: what ``with_options`` changes and keeps."""
+
+    api_key: Secret | None = field(default=None, repr=False)
+    """The key as given (None: from the environment), held so that no repr shows it."""
+    base_url: str | None = None
+    timeout: float | httpx.Timeout | None = None
+    max_retries: int = 2
+    poll_schedule: PollSchedule | None = None
+    clock: Callable[[], float] | None = None
+    sleep: Callable[[float], Any] | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    default_headers: Mapping[str, str] | None = None
+
+    def settings(self) -> Settings:
+        """The checked settings these options make."""
+        return Settings.create(
+            self.api_key.reveal() if self.api_key is not None else None,
+            self.base_url,
+            self.timeout,
+            self.max_retries,
+            self.poll_schedule,
+            self.max_response_bytes,
+            self.default_headers,
+        )
+
+    def changed(self, overrides: Mapping[str, Any]) -> ClientOptions:
+        """These options with ``overrides`` applied; an unknown name is a ``ConfigurationError``."""
+        names = [option.name for option in dataclasses.fields(self)]
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise ConfigurationError(f"with_options takes no {', '.join(unknown)}: only {', '.join(names)}")
+        if overrides.get("api_key") is not None:
+            overrides = {**overrides, "api_key": Secret(overrides["api_key"])}
+        return dataclasses.replace(self, **overrides)

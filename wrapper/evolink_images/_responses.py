@@ -144,13 +144,15 @@ class Exchange:
                 raise self._garbled(response, "is not a task object")
             raise error_from_response(response, task_id=self.task_id, redactor=self.redactor)
         try:
-            task = Task.from_dict(_json(response, self.redactor))
+            task = Task.from_dict(_json(response, self.redactor), request_id=response.headers.get("x-request-id"))
         except MalformedTaskError as error:
             raise self._garbled(response, f"is not a task the client can act on ({error})", error.task_id) from None
         except ValueError as error:
             raise self._garbled(response, f"is not JSON ({cut(str(error), 100)})") from None
         if self.task_id is not None and task.id != self.task_id:
             raise self._garbled(response, f"is about another task ({cut(task.id, 100)!r})")
+        if self.method == "POST":
+            logger.info("created task %s (%s)", task.id, task.status)
         return task
 
     def _garbled(self, response: httpx.Response, why: str, task_id: str | None = None) -> APIResponseError:

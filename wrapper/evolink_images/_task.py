@@ -169,6 +169,8 @@ class Task:
     model: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """The whole body as received (redacted of the key), unknown fields included."""
+    request_id: str | None = field(default=None, compare=False)
+    """The ``x-request-id`` of the answer this view was read from, when the API sent one."""
 
     @functools.cached_property
     def source(self) -> ApiTask | None:
@@ -203,9 +205,15 @@ class Task:
                 body[name] = getattr(self, name)
         return body
 
+    def to_json(self) -> str:
+        """``to_dict()`` as JSON text."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
     @classmethod
-    def from_dict(cls, body: Any) -> Task:
+    def from_dict(cls, body: Any, *, request_id: str | None = None) -> Task:
         """Parse a task body (as from ``GET /v1/tasks/{id}`` or a callback), checking every field's type.
+
+        ``request_id`` is the answer's ``x-request-id``, kept for support requests.
 
         Raises:
             MalformedTaskError: the body has no usable ``id`` or ``status``, or ``results`` that are not a
@@ -239,4 +247,5 @@ class Task:
             created=created if type(created) is int else None,
             model=_text(get("model")),
             raw=body,
+            request_id=request_id,
         )
