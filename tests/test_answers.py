@@ -7,11 +7,18 @@ with nothing sent.
 
 from __future__ import annotations
 
+import gzip
+import json
+import zlib
+
 import httpx
 import pytest
 import respx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from evolink_images import APIResponseError, RequestValidationError, WanImageToImage
+from evolink_images import APIResponseError, Client, EvoLinkError, RequestValidationError, WanImageToImage
+from evolink_images.testing.fake import FakeClock
 from evolink_images.testing.payloads import task_json
 
 from .conftest import BASE_URL, Face
@@ -121,3 +128,92 @@ def test_the_client_asks_only_for_encodings_it_can_bound_and_names_itself(api_cl
     assert headers["Accept-Encoding"] == "gzip, deflate"
     assert headers["User-Agent"].startswith("evolink-images/")
     assert f"httpx/{httpx.__version__}" in headers["User-Agent"]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+ODD_NUMBERS = st.sampled_from([float("inf"), -float("inf"), float("nan"), 1e308, 10**30, -1, 150, "30", True, None])
+TASKISH = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from(["task-a", "", 7, None]) | st.text(max_size=8),
+        "status": st.sampled_from(["pending", "processing", "completed", "failed", "cancelled"]) | JSON,
+    },
+    optional={
+        "progress": ODD_NUMBERS | JSON,
+        "results": st.lists(st.sampled_from(["https://e.com/a.png", "http://[::1", 3]), max_size=2) | JSON,
+        "error": st.fixed_dictionaries({}, optional={"code": ODD_NUMBERS | JSON, "message": JSON}) | JSON,
+        "task_info": st.fixed_dictionaries({"estimated_time": ODD_NUMBERS | JSON}) | JSON,
+        "usage": st.dictionaries(st.sampled_from(["credits_reserved", "credits_used", "billing_rule"]), ODD_NUMBERS)
+        | JSON,
+        "created": ODD_NUMBERS | JSON,
+        "model": JSON,
+    },
+)
+
+
+Answer = tuple[int, bytes, dict[str, str]]
+
+
+@st.composite
+def answers(draw: st.DrawFn) -> Answer:
+    """Any answer a server could give: any status, any encoding label, JSON-ish or junk bodies."""
+    status = draw(st.sampled_from([200, 201, 202, 204, 302, 400, 401, 404, 429, 500, 503, 520]) | st.integers(100, 599))
+    body = draw(
+        st.one_of(
+            TASKISH.map(lambda value: json.dumps(value, allow_nan=True).encode()),
+            JSON.map(lambda value: json.dumps(value, allow_nan=True).encode()),
+            st.binary(max_size=64),
+        )
+    )
+    encoding = draw(st.sampled_from(["", "gzip", "deflate", "br", "gzip, gzip", "identity", "x-junk"]))
+    if encoding in {"gzip", "gzip, gzip"}:
+        body = gzip.compress(body)
+    if encoding == "gzip, gzip":
+        body = gzip.compress(body)
+    if encoding == "deflate" and draw(st.booleans()):
+        body = zlib.compress(body)
+    headers = {"content-encoding": encoding} if encoding else {}
+    if draw(st.booleans()):
+        headers["retry-after"] = draw(st.sampled_from(["0", "1", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"]))
+    return status, body, headers
+
+
+def answer_with(request: httpx.Request) -> httpx.Response:
+    status, body, headers = ANSWER[0]
+    return httpx.Response(status, stream=httpx.ByteStream(body), headers=headers)
+
+
+CLOCK = FakeClock()
+ANSWER: list[Answer] = []
+FUZZED = Client(
+    "sk-evo-answers-0000000000",
+    transport=httpx.MockTransport(answer_with),
+    clock=CLOCK,
+    sleep=CLOCK.sleep,
+)
+
+
+def task_answers() -> st.SearchStrategy[Answer]:
+    """A 200 about the task asked for, with odd members: what a server that is almost right sends."""
+    odd_task = TASKISH.map(lambda body: {**body, "id": "task-a"})
+    return odd_task.map(lambda body: (200, json.dumps(body, allow_nan=True).encode(), {}))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answers() | task_answers(), st.sampled_from(["submit", "get_task", "wait"]))
+def test_any_answer_to_any_call_is_a_task_or_a_documented_error(answer: Answer, call: str) -> None:
+    ANSWER[:] = [answer]
+    error: EvoLinkError | None = None
+    try:
+        if call == "submit":
+            FUZZED.submit(REQUEST)
+        elif call == "get_task":
+            FUZZED.get_task("task-a")
+        else:
+            FUZZED.wait("task-a", timeout=5)
+    except EvoLinkError as raised:  # anything else escapes and fails the test
+        error = raised
+    assert error is None or "sk-evo-answers" not in str(error)
