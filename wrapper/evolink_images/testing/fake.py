@@ -30,6 +30,7 @@ import jsonschema
 from .clock import FakeClock
 from .faults import STATUS_FAULTS, TRANSPORT_FAULTS, Fault, FaultKind, Target, apply_fault
 from .images import gradient_png
+from .payloads import catalog_json, catalog_models
 from .record import RecordedRequest, record
 from .spec import load_spec, pointer_validator, schema_validator
 from .wire import FakeResponse, error_response
@@ -125,6 +126,8 @@ class FakeEvoLink:
     """How many submits the limit refused."""
     inputs: dict[str, bytes] = field(default_factory=dict)
     """Input images the fake hosts itself, by name, under ``<files_url>/inputs/``."""
+    catalog: list[dict[str, Any]] = field(default_factory=catalog_models)
+    """The entries of the keyless ``GET /v1/catalog/models`` (edit a ``lifecycle`` to test the live probe)."""
     _faults: list[Fault] = field(default_factory=list)
     _next_plans: list[TaskPlan] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -219,6 +222,11 @@ class FakeEvoLink:
                 if method != "POST":
                     return error_response(405, "method_not_allowed", "use POST", Allow="POST")
                 return self._authorised(headers) or self._create(headers, body)
+            if path == "/v1/catalog/models":
+                # Keyless and free (api-facts.md section 9): a key, if sent, is not checked.
+                if method != "GET":
+                    return error_response(405, "method_not_allowed", "use GET", Allow="GET")
+                return FakeResponse.json(200, catalog_json(self.catalog))
             if path.startswith("/v1/tasks/") and path.count("/") == 3:
                 if method != "GET":
                     return error_response(405, "method_not_allowed", "use GET", Allow="GET")
