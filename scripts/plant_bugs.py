@@ -4,8 +4,8 @@
     scripts/plant-bugs surrogate  # only the bugs whose names contain "surrogate"
 
 Each bug is a textual change to one file (and, where the spec changes, a regeneration). The suite
-(the testpaths: tests/, contract_tests/ and the contract suite in the package; ci profile) runs against the scratch copy with -x; a bug is caught
-when it fails. Nothing in the working tree is touched.
+(the testpaths: tests/, contract_tests/ and the contract suite in the package; ci profile) runs
+against the scratch copy with -x; a bug is caught when it fails. Nothing in the working tree is touched.
 """
 
 from __future__ import annotations
