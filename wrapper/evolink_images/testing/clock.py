@@ -6,7 +6,8 @@ An awaited ``async_sleep`` is concurrent, as ``asyncio.sleep`` is: each sleeper 
 wake-up time, and time jumps to the earliest one only when the event loop has nothing else ready
 to run (trio's ``MockClock(autojump_threshold=0)`` does the same). So eight coroutines that each
 sleep 60 s take 60 simulated seconds, not 480: the fake can measure concurrency limits. Time never
-moves while some coroutine can still run, which keeps a simulation deterministic.
+moves while some coroutine can still run, which keeps a simulation deterministic. (A coroutine
+waiting on real I/O, such as a loopback server, is not "ready": time may jump while it waits.)
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ class _Task:
 
 @dataclass
 class FakeEvoLink:
-    """The fake API. Its state is open for assertions: ``tasks``, ``created``, ``requests``."""
+    """The fake API. Its state is open for assertions: ``tasks``, ``created``, ``recorded``, ``rate_limited``."""
 
     api_key: str = field(default=FAKE_API_KEY, repr=False)
     clock: Callable[[], float] = field(default_factory=FakeClock)
