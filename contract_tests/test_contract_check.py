@@ -60,3 +60,12 @@ def test_a_failing_contract_fails_the_command(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 5  # pytest's "no tests collected": never a silent pass
+
+
+def test_the_command_has_help_with_an_example_and_its_own_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["contract-check", "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "example:\n  evolink-images contract-check" in out
+    assert "2 not sent (no key)" in out
