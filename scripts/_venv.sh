@@ -18,4 +18,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev]"
   echo "$want" >"$stamp"
 fi
+# Python 3.12.1's and 3.13.0's activate scripts read $OSTYPE unguarded, which `set -u` refuses.
+set +u
 . "$venv/bin/activate"
+set -u

@@ -4,8 +4,8 @@
     scripts/plant-bugs surrogate  # only the bugs whose names contain "surrogate"
 
 Each bug is a textual change to one file (and, where the spec changes, a regeneration). The suite
-(tests/ and contract_tests/, ci profile) runs against the scratch copy with -x; a bug is caught
-when it fails. Nothing in the working tree is touched.
+(the testpaths: tests/, contract_tests/ and the contract suite in the package; ci profile) runs
+against the scratch copy with -x; a bug is caught when it fails. Nothing in the working tree is touched.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def caught(scratch: Path) -> tuple[bool, str]:
     env = {**os.environ, "PYTHONPATH": f"{scratch / 'wrapper'}{os.pathsep}{scratch / 'generated'}",
            "HYPOTHESIS_PROFILE": "ci"}  # fmt: skip
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "tests", "contract_tests"],
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"],  # the testpaths
         cwd=scratch,
         env=env,
         capture_output=True,

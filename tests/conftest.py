@@ -70,6 +70,8 @@ def make_face(kind: str, router: respx.Router, clock: FakeClock, **options: Any)
     yield Face(aclient, loop)
     loop.run_until_complete(aclient.close())
     loop.run_until_complete(ahttp.aclose())
+    # As asyncio.run does: finalize async generators a test left suspended (3.13 warns otherwise).
+    loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
 
 

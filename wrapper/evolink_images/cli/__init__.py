@@ -23,6 +23,7 @@ from .._errors import (
 )
 from ._batch_command import batch
 from ._commands import Session, download, edit, status, stderr, validate_only
+from ._contract_command import contract_check
 from ._fake_commands import demo, serve_fake
 from ._parser import EXIT_CODES, build_parser
 
@@ -36,6 +37,7 @@ COMMANDS = {
     "batch": batch,
     "demo": demo,
     "serve-fake": serve_fake,
+    "contract-check": contract_check,
 }
 
 

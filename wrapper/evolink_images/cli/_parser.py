@@ -129,4 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="out/demo", help="where to save the results (default: ./out/demo)")
     demo.add_argument("--prompt", default="Make it night, with stars", help="the edit to ask for")
     demo.add_argument("--n", type=int, default=2, help="how many variations (1 to 4)")
+
+    summary = "Run the contract suite against the fake (JUnit report), or --live the zero-credit probe of the API."
+    check = commands.add_parser(
+        "contract-check",
+        help=summary,
+        description=f"{summary}\n\nexample:\n  evolink-images contract-check --junit report.xml -- -k schemathesis\n\n"
+        "exit codes: pytest's (0 every test passed); with --live: 0 kept, 1 broken, 2 not sent (no key)",
+        formatter_class=_formatter,
+    )
+    check.add_argument("--junit", default="contract-report.xml", help="the JUnit report (default contract-report.xml)")
+    check.add_argument("--live", action="store_true", help="probe the live API at no cost (needs EVOLINK_API_KEY)")
+    check.add_argument("--task-id", help="with --live, also read this existing task and check it against the spec")
+    check.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="passed to pytest (after --)")
     return parser

@@ -22,53 +22,44 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack, get_args
 
 import httpx
 import jsonschema
 
-from .faults import STATUS_FAULTS, TRANSPORT_FAULTS, Fault, Target, apply_fault
+from .clock import FakeClock
+from .faults import STATUS_FAULTS, TRANSPORT_FAULTS, Fault, FaultKind, Target, apply_fault
 from .images import gradient_png
+from .payloads import catalog_json, catalog_models
+from .record import RecordedRequest, record
 from .spec import load_spec, pointer_validator, schema_validator
 from .wire import FakeResponse, error_response
 
 if TYPE_CHECKING:
     from evolink_images import AsyncClient, Client
 
-__all__ = ["API_HOST", "FAKE_API_KEY", "FILES_HOST", "FakeClock", "FakeEvoLink", "FakeResponse", "TaskPlan"]
+__all__ = [
+    "API_HOST",
+    "FAKE_API_KEY",
+    "FILES_HOST",
+    "OUTCOMES",
+    "FakeClock",
+    "FakeEvoLink",
+    "FakeResponse",
+    "Outcome",
+    "PlanOptions",
+    "RecordedRequest",
+    "TaskPlan",
+]
 
 API_HOST = "https://api.evolink.ai"
 FILES_HOST = "https://files.evolink.ai"
 FAKE_API_KEY = "sk-evo-fake-0000000000000000"
 _IDEMPOTENCY_KEY_SCHEMA = "#/components/parameters/IdempotencyKey/schema"
 
-
-@dataclass
-class FakeClock:
-    """Monotonic seconds that move only when told to (or when something sleeps on them)."""
-
-    now: float = 0.0
-    sleeps: list[float] = field(default_factory=list)
-    """Every sleep asked for, in order."""
-
-    def __call__(self) -> float:
-        """Return the current time."""
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += max(seconds, 0.0)
-
-    def sleep(self, seconds: float) -> None:
-        """A ``time.sleep`` stand-in: returns at once, time moves on."""
-        if seconds < 0:
-            raise ValueError(f"negative sleep: {seconds}")
-        self.sleeps.append(seconds)
-        self.advance(seconds)
-
-    async def async_sleep(self, seconds: float) -> None:
-        """An ``asyncio.sleep`` stand-in."""
-        self.sleep(seconds)
+Outcome = Literal["completed", "failed", "cancelled"]
+"""How a task ends."""
+OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
 
 
 @dataclass
@@ -79,10 +70,27 @@ class TaskPlan:
     """Seconds from creation to the terminal status."""
     estimated_time: int | None = None
     """What the create response says (default: the duration, rounded)."""
-    outcome: Literal["completed", "failed", "cancelled"] = "completed"
+    outcome: Outcome = "completed"
     error_code: str = "service_error"
     status: str | None = None
     """A status to report instead of the lifecycle's (for example an unknown one), forever."""
+
+    def __post_init__(self) -> None:
+        # Refused at once: a misspelt outcome would otherwise make a test pass for the wrong reason.
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {self.outcome!r}; known: {', '.join(sorted(OUTCOMES))}")
+        if self.duration < 0:
+            raise ValueError(f"duration must be at least 0 seconds, got {self.duration}")
+
+
+class PlanOptions(TypedDict, total=False):
+    """The fields of ``TaskPlan``, as keyword arguments of ``FakeEvoLink.next_task``."""
+
+    duration: float
+    estimated_time: int | None
+    outcome: Outcome
+    error_code: str
+    status: str | None
 
 
 @dataclass
@@ -99,7 +107,7 @@ class _Task:
 
 @dataclass
 class FakeEvoLink:
-    """The fake API. Its state is open for assertions: ``tasks``, ``created``, ``requests``."""
+    """The fake API. Its state is open for assertions: ``tasks``, ``created``, ``recorded``, ``rate_limited``."""
 
     api_key: str = field(default=FAKE_API_KEY, repr=False)
     clock: Callable[[], float] = field(default_factory=FakeClock)
@@ -107,7 +115,8 @@ class FakeEvoLink:
     files_url: str = FILES_HOST
     plan: TaskPlan = field(default_factory=TaskPlan)
     tasks: dict[str, _Task] = field(default_factory=dict)
-    requests: list[tuple[str, str]] = field(default_factory=list)
+    recorded: list[RecordedRequest] = field(default_factory=list)
+    """Every request that reached the fake, whole (the key redacted), in order."""
     auth_sent_to_files: int = 0
     max_running: int | None = None
     """A per-account limit on tasks in flight: a submit beyond it gets 429 with ``Retry-After``."""
@@ -117,6 +126,8 @@ class FakeEvoLink:
     """How many submits the limit refused."""
     inputs: dict[str, bytes] = field(default_factory=dict)
     """Input images the fake hosts itself, by name, under ``<files_url>/inputs/``."""
+    catalog: list[dict[str, Any]] = field(default_factory=catalog_models)
+    """The entries of the keyless ``GET /v1/catalog/models`` (edit a ``lifecycle`` to test the live probe)."""
     _faults: list[Fault] = field(default_factory=list)
     _next_plans: list[TaskPlan] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -127,9 +138,14 @@ class FakeEvoLink:
         """How many tasks were created (each one a charge on a real account)."""
         return len(self.tasks)
 
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """``(method, URL)`` of every request, in order (``recorded`` has the whole requests)."""
+        return [(request.method, request.url) for request in self.recorded]
+
     def posts(self) -> int:
         """How many POSTs reached the fake."""
-        return sum(1 for method, _ in self.requests if method == "POST")
+        return sum(1 for request in self.recorded if request.method == "POST")
 
     def host_input(self, name: str, image: bytes) -> str:
         """Host an input image at ``<files_url>/inputs/<name>``; return its URL.
@@ -140,13 +156,30 @@ class FakeEvoLink:
         self.inputs[name] = image
         return f"{self.files_url}/inputs/{name}"
 
-    def next_task(self, **plan: Any) -> None:
-        """Make the next created task follow ``TaskPlan(**plan)`` instead of the default plan."""
+    def next_task(self, **plan: Unpack[PlanOptions]) -> None:
+        """Make the next created task follow ``TaskPlan(**plan)`` instead of the default plan.
+
+        Raises:
+            ValueError: an unknown outcome (``outcome="faild"``) or a negative duration.
+            TypeError: an unknown field.
+        """
         self._next_plans.append(TaskPlan(**plan))
 
-    def inject(self, kind: str, *, target: Target = "GET", times: int = 1, **options: Any) -> None:
-        """Queue a fault for the next ``times`` requests to ``target`` (see ``faults.py``)."""
-        self._faults.append(Fault(kind, target=target, times=times, **options))
+    def inject(
+        self,
+        kind: FaultKind,
+        *,
+        target: Target = "GET",
+        times: int = 1,
+        retry_after: str | None = None,
+        after_create: bool | None = None,
+    ) -> None:
+        """Queue a fault for the next ``times`` requests to ``target`` (see ``faults.py``).
+
+        Raises:
+            ValueError: an unknown fault kind or target, or ``times`` below 1.
+        """
+        self._faults.append(Fault(kind, target=target, times=times, retry_after=retry_after, after_create=after_create))
 
     def client(self, **options: Any) -> Client:
         """A ``Client`` wired to this fake in-process, sharing its clock (so waiting takes no real time)."""
@@ -180,7 +213,7 @@ class FakeEvoLink:
     def handle(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> FakeResponse:
         """Answer one request; thread-safe."""
         with self._lock:
-            self.requests.append((method, url))
+            self.recorded.append(record(method, url, headers, body, self.api_key))
             if url.startswith(self.files_url):
                 return self._files(method, url, headers)
             path = url[len(self.base_url) :] if url.startswith(self.base_url) else httpx.URL(url).path
@@ -189,6 +222,11 @@ class FakeEvoLink:
                 if method != "POST":
                     return error_response(405, "method_not_allowed", "use POST", Allow="POST")
                 return self._authorised(headers) or self._create(headers, body)
+            if path == "/v1/catalog/models":
+                # Keyless and free (api-facts.md section 9): a key, if sent, is not checked.
+                if method != "GET":
+                    return error_response(405, "method_not_allowed", "use GET", Allow="GET")
+                return FakeResponse.json(200, catalog_json(self.catalog))
             if path.startswith("/v1/tasks/") and path.count("/") == 3:
                 if method != "GET":
                     return error_response(405, "method_not_allowed", "use GET", Allow="GET")

@@ -12,18 +12,54 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .wire import FakeResponse, error_response
 
-__all__ = ["BODY_FAULTS", "FAULT_KINDS", "STATUS_FAULTS", "TRANSPORT_FAULTS", "Fault", "Target", "apply_fault"]
+__all__ = [
+    "BODY_FAULTS",
+    "FAULT_KINDS",
+    "STATUS_FAULTS",
+    "TARGETS",
+    "TRANSPORT_FAULTS",
+    "Fault",
+    "FaultKind",
+    "Target",
+    "apply_fault",
+]
 
 Target = Literal["POST", "GET", "files"]
+"""Which requests a fault meets: task creations, task reads, or result downloads."""
+TARGETS: frozenset[str] = frozenset(get_args(Target))
 
-TRANSPORT_FAULTS = frozenset({"connect_error", "connect_timeout", "read_timeout", "dropped"})
+FaultKind = Literal[
+    "connect_error",
+    "connect_timeout",
+    "read_timeout",
+    "dropped",
+    "rate_limit",
+    "server_error",
+    "bad_gateway_html",
+    "unavailable",
+    "status_520",
+    "not_found",
+    "truncated_json",
+    "not_json",
+    "empty_body",
+    "unknown_status",
+    "extra_fields",
+    "missing_fields",
+    "task_info_null",
+    "completed_without_results",
+    "huge_body",
+    "html_result",
+]
+"""Every fault the fake can inject; the sets below sort them by what they do (a test checks they agree)."""
+
+TRANSPORT_FAULTS: frozenset[str] = frozenset({"connect_error", "connect_timeout", "read_timeout", "dropped"})
 """No HTTP response at all: the respx face raises the httpx exception, the server face hangs or hangs up."""
 
-STATUS_FAULTS = {
+STATUS_FAULTS: dict[str, int] = {
     "rate_limit": 429,
     "server_error": 500,
     "bad_gateway_html": 502,
@@ -33,7 +69,7 @@ STATUS_FAULTS = {
 }
 """An error status (with the documented JSON body, or an HTML page for ``bad_gateway_html``)."""
 
-BODY_FAULTS = frozenset(
+BODY_FAULTS: frozenset[str] = frozenset(
     {
         "truncated_json",
         "not_json",
@@ -49,7 +85,7 @@ BODY_FAULTS = frozenset(
 )
 """A 200 whose body is damaged or unusual (``html_result`` applies to result downloads)."""
 
-FAULT_KINDS = TRANSPORT_FAULTS | frozenset(STATUS_FAULTS) | BODY_FAULTS
+FAULT_KINDS: frozenset[FaultKind] = frozenset(get_args(FaultKind))
 
 _CREATES_BY_DEFAULT = frozenset(
     {"read_timeout", "dropped", "server_error", "bad_gateway_html", "status_520"} | BODY_FAULTS
@@ -60,7 +96,7 @@ _CREATES_BY_DEFAULT = frozenset(
 class Fault:
     """One queued fault."""
 
-    kind: str
+    kind: FaultKind
     target: Target = "GET"
     times: int = 1
     retry_after: str | None = None
@@ -70,6 +106,8 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {self.kind!r}; known: {', '.join(sorted(FAULT_KINDS))}")
+        if self.target not in TARGETS:
+            raise ValueError(f"unknown fault target {self.target!r}; known: {', '.join(sorted(TARGETS))}")
         if self.times < 1:
             raise ValueError("times must be at least 1")
 

@@ -5,13 +5,23 @@ Tests build bodies here instead of pasting JSON, so a change of shape is made on
     wan_body(n=4)                        # a valid wan2.5-image-to-image request with n=4
     task_json(status="completed")        # a completed task with result URLs
     error_json(code=400)                 # an error body in the pre-2026-03 integer shape
+    catalog_json(catalog_models(...))    # the keyless model catalog (api-facts.md section 9)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEFAULT_TASK_ID", "MISSING", "error_json", "qwen_body", "task_json", "wan_body"]
+__all__ = [
+    "DEFAULT_TASK_ID",
+    "MISSING",
+    "catalog_json",
+    "catalog_models",
+    "error_json",
+    "qwen_body",
+    "task_json",
+    "wan_body",
+]
 
 DEFAULT_TASK_ID = "task-unified-1757156493-imcg5zqt"
 
@@ -74,3 +84,38 @@ def task_json(status: str = "pending", /, **overrides: Any) -> dict[str, Any]:
 def error_json(code: str | int = "invalid_request", message: str = "Invalid request", **members: Any) -> dict[str, Any]:
     """Return an HTTP error body; ``members`` become extra members of ``error``."""
     return {"error": _merge({"code": code, "message": message, "type": "invalid_request_error"}, members)}
+
+
+def catalog_models(**lifecycles: str) -> list[dict[str, Any]]:
+    """Return the catalog's entries for both models, ``active`` unless ``lifecycles`` says otherwise.
+
+    Keys are model names with ``_`` for ``-`` and ``.``: ``catalog_models(qwen_image_edit="retired")``.
+    A ``deprecated`` entry gets a ``deprecates_at`` date.
+    """
+    entries = []
+    for model in ("wan2.5-image-to-image", "qwen-image-edit"):
+        lifecycle = lifecycles.pop(model.replace("-", "_").replace(".", "_"), "active")
+        entry: dict[str, Any] = {"id": model, "object": "model", "type": "image", "lifecycle": lifecycle}
+        entry["deprecates_at"] = "2027-01-31T00:00:00Z" if lifecycle == "deprecated" else None
+        entries.append(entry)
+    if lifecycles:
+        raise TypeError(f"unknown models: {', '.join(sorted(lifecycles))}")
+    return entries
+
+
+def catalog_json(models: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Return a body of ``GET /v1/catalog/models``: the entries and the ``meta`` block (api-facts.md section 9).
+
+    The vendor documents the members (``lifecycle``, ``deprecates_at``, ``meta``) but not the envelope;
+    this follows the OpenAI-style ``{"object": "list", "data": [...]}`` its other list endpoints use.
+    """
+    return {
+        "object": "list",
+        "data": catalog_models() if models is None else models,
+        "meta": {
+            "schema_version": "1",
+            "catalog_version": "fake",
+            "updated_at": "2026-11-01T00:00:00Z",
+            "fresh_until": "2026-12-01T00:00:00Z",
+        },
+    }

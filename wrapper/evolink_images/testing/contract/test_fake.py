@@ -14,7 +14,7 @@ from PIL import Image
 
 from evolink_images import EvoLinkError, WanImageToImage
 from evolink_images.testing.fake import FakeClock, FakeEvoLink, TaskPlan
-from evolink_images.testing.faults import FAULT_KINDS, Fault
+from evolink_images.testing.faults import FAULT_KINDS, Fault, FaultKind
 from evolink_images.testing.payloads import wan_body
 from evolink_images.testing.server import FakeServer
 from evolink_images.testing.spec import schema_validator
@@ -144,16 +144,22 @@ def test_a_post_fault_after_creation_still_creates_the_task() -> None:
 
 def test_unknown_faults_and_counts_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown fault"):
-        Fault("meteor")
+        Fault("meteor")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="times"):
         Fault("not_json", times=0)
 
 
-BODY_KINDS = ["unknown_status", "extra_fields", "missing_fields", "task_info_null", "completed_without_results"]
+BODY_KINDS: list[FaultKind] = [
+    "unknown_status",
+    "extra_fields",
+    "missing_fields",
+    "task_info_null",
+    "completed_without_results",
+]
 
 
 @pytest.mark.parametrize("kind", BODY_KINDS)
-def test_body_faults_that_are_still_spec_valid_are_spec_valid(kind: str) -> None:
+def test_body_faults_that_are_still_spec_valid_are_spec_valid(kind: FaultKind) -> None:
     fake = FakeEvoLink()
     task_id = post(fake, wan_body()).json()["id"]
     fake.inject(kind)
@@ -171,7 +177,7 @@ def outcome_of(call: Callable[[], object]) -> Exception | None:
 
 
 @pytest.mark.parametrize("kind", sorted(FAULT_KINDS))
-def test_every_fault_reaches_the_client_as_a_documented_outcome(kind: str, tmp_path: Path) -> None:
+def test_every_fault_reaches_the_client_as_a_documented_outcome(kind: FaultKind, tmp_path: Path) -> None:
     fake = FakeEvoLink(plan=TaskPlan(duration=5))
     client = fake.client(max_retries=0)
     fake.inject(kind, target="files" if kind == "html_result" else "GET")

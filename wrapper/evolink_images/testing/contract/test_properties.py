@@ -34,6 +34,7 @@ from evolink_images._responses import error_from_response
 from evolink_images._rules import check
 from evolink_images._wire import Redactor
 from evolink_images.testing.fake import FakeClock, FakeEvoLink, TaskPlan
+from evolink_images.testing.faults import FaultKind
 from evolink_images.testing.spec import schema_validator
 
 from .strategies import OUTCOMES, TRANSIENT_FAULTS, Drawn, requests, spec_bodies, valid_requests
@@ -113,7 +114,7 @@ def test_every_spec_valid_error_body_parses_and_maps_to_a_typed_error(body: Any,
     timeout=st.floats(1, 400),
 )
 def test_wait_returns_or_raises_the_right_thing_within_its_deadline_and_never_submits_twice(
-    duration: float, estimate_error: float, outcome: str, faults: list[str], timeout: float
+    duration: float, estimate_error: float, outcome: str, faults: list[FaultKind], timeout: float
 ) -> None:
     clock = FakeClock()
     plan = TaskPlan(duration=duration, estimated_time=round(duration * estimate_error), outcome=outcome)  # type: ignore[arg-type]

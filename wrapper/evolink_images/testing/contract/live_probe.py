@@ -5,8 +5,14 @@ request constraint violated in turn, an unknown task id), so none can be billed.
 status and error body are checked against what the spec promises. If the API ever accepts one,
 that is a contract break: the probe stops there, at most one task created, and prints its id.
 
-    python -m contract_tests.live_probe            # prints the plan and refuses to send
-    python -m contract_tests.live_probe --live     # sends it, with EVOLINK_API_KEY
+Then it reads the keyless, free model catalog (``catalog.py``): both models must be ``active``.
+With ``--task-id``, it also reads one task that already exists and checks its body against the
+spec's ``Task`` schema (a read costs nothing).
+
+    evolink-images contract-check --live                  # sends it, with EVOLINK_API_KEY (exit 2 without)
+    evolink-images contract-check --live --task-id ID     # and checks one existing task
+
+Exit codes: 0 the API kept its contract (warnings are printed), 1 a failure, 2 not sent (no key).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import httpx
 
 from evolink_images.testing.payloads import qwen_body, wan_body
 from evolink_images.testing.spec import schema_validator
+
+from .catalog import check_catalog
 
 DEFAULT_BASE_URL = "https://api.evolink.ai"
 SUBMIT = "/v1/images/generations"
@@ -122,20 +130,68 @@ def _task_id(response: httpx.Response) -> str | None:
     return body.get("id") if isinstance(body, dict) else None
 
 
+def check_task(base_url: str, key: str, task_id: str, send: Callable[..., httpx.Response] | None = None) -> list[str]:
+    """Read one existing task (no credit) and check its body against the spec; return the failures."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        response = (send or client.request)("GET", f"/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {key}"})
+    if response.status_code != 200:
+        return [f"reading task {task_id}: expected HTTP 200, got {response.status_code}"]
+    try:
+        body = response.json()
+    except ValueError:
+        return [f"reading task {task_id}: the body is not JSON"]
+    failures = [f"task {task_id} breaks the spec: {error.message[:300]}" for error in _task_errors(body)]
+    if isinstance(body, dict) and body.get("id") != task_id:
+        failures.append(f"reading task {task_id} answered a body whose id is {body.get('id')!r}")
+    return failures
+
+
+def _task_errors(body: Any) -> list[Any]:
+    return list(schema_validator("Task").iter_errors(body))
+
+
+def run_live(base_url: str, key: str, task_id: str | None = None) -> tuple[list[str], list[str]]:
+    """Run every live check; return ``(failures, warnings)``."""
+    failures = run(PLAN, base_url, key)
+    findings = check_catalog(base_url)
+    for finding in findings:
+        print(f"{_MARKS[finding.level]} catalog: {finding}")
+    failures += [f"catalog: {finding}" for finding in findings if finding.level == "failure"]
+    warnings = [f"catalog: {finding}" for finding in findings if finding.level == "warning"]
+    if task_id is not None:
+        task_failures = check_task(base_url, key, task_id)
+        print(f"{'ok  ' if not task_failures else 'FAIL'} task {task_id} read and checked against the spec")
+        failures += task_failures
+    return [_redact(text, key) for text in failures], warnings
+
+
+_MARKS: dict[str, str] = {"ok": "ok  ", "warning": "WARN", "failure": "FAIL"}
+
+
+def _redact(text: str, key: str) -> str:
+    return text.replace(key, "<redacted>") if key else text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the plan; send it only with --live and EVOLINK_API_KEY."""
     parser = argparse.ArgumentParser(prog="contract-check --live", description=__doc__.splitlines()[0])
     parser.add_argument("--live", action="store_true", help="really send the requests (needs EVOLINK_API_KEY)")
-    parser.add_argument("--base-url", default=os.environ.get("EVOLINK_BASE_URL", DEFAULT_BASE_URL))
+    parser.add_argument("--base-url", default=os.environ.get("EVOLINK_BASE_URL") or DEFAULT_BASE_URL)
+    parser.add_argument("--task-id", help="also read this existing task and check it against the spec")
     options = parser.parse_args(argv)
-    print(describe(PLAN, options.base_url))
-    key = os.environ.get("EVOLINK_API_KEY", "")
-    if not options.live or not key:
-        missing = [what for what, present in (("--live", options.live), ("EVOLINK_API_KEY", bool(key))) if not present]
+    return probe(live=options.live, base_url=options.base_url, task_id=options.task_id)
+
+
+def probe(*, live: bool, base_url: str, task_id: str | None) -> int:
+    """What ``contract-check --live`` does: describe the plan, then send it if a key is set."""
+    print(describe(PLAN, base_url))
+    key = os.environ.get("EVOLINK_API_KEY", "").strip()
+    if not live or not key:
+        missing = [what for what, present in (("--live", live), ("EVOLINK_API_KEY", bool(key))) if not present]
         print(f"\nNot sent: the live probe needs {' and '.join(missing)}.", file=sys.stderr)
         return 2
-    failures = run(PLAN, options.base_url, key)
-    print(json.dumps({"sent": len(PLAN), "failures": failures}, indent=2))
+    failures, warnings = run_live(base_url, key, task_id)
+    print(json.dumps({"sent": len(PLAN), "failures": failures, "warnings": warnings}, indent=2))
     return 1 if failures else 0
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from evolink_images import QwenImageEdit, WanImageToImage
+from evolink_images.testing.faults import FaultKind
 from evolink_images.testing.spec import load_spec
 
 MODELS = ["wan2.5-image-to-image", "qwen-image-edit"]
@@ -125,9 +126,11 @@ def spec_bodies(component: str) -> st.SearchStrategy[Any]:
 
 
 # Transient poll failures that wait() must ride out, and the plans tasks may follow.
-TRANSIENT_FAULTS = ["rate_limit", "unavailable", "server_error", "bad_gateway_html", "status_520", "read_timeout",
-                    "connect_error", "dropped", "not_json", "truncated_json", "empty_body", "unknown_status",
-                    "extra_fields", "task_info_null"]  # fmt: skip
+TRANSIENT_FAULTS: list[FaultKind] = [
+    "rate_limit", "unavailable", "server_error", "bad_gateway_html", "status_520", "read_timeout",
+    "connect_error", "dropped", "not_json", "truncated_json", "empty_body", "unknown_status",
+    "extra_fields", "task_info_null",
+]  # fmt: skip
 OUTCOMES = ["completed", "failed", "cancelled"]
 
 

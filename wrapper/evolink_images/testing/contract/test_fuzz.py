@@ -2,7 +2,7 @@
 
 Run at the ``fuzz`` profile for 10,000 examples per property::
 
-    HYPOTHESIS_PROFILE=fuzz scripts/contract-check -k fuzz
+    HYPOTHESIS_PROFILE=fuzz evolink-images contract-check -- -k fuzz
 """
 
 from __future__ import annotations

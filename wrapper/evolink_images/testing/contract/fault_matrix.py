@@ -1,6 +1,6 @@
 """The fault matrix: every fault crossed with every operation, for both clients, through the fake.
 
-    python -m contract_tests.fault_matrix      # prints the matrix (scripts/fault-matrix)
+    python -m evolink_images.testing.contract.fault_matrix      # prints the matrix (scripts/fault-matrix)
 
 Each fault is injected for every request of the operation under test (``wait`` meets it on its
 first three polls, then the task goes on), so retries meet it too. A cell records the outcome (the
