@@ -155,9 +155,9 @@ def plan_download(task: Task, dest_dir: Path, rule: HostRule) -> DownloadPlan:
 def _prepare_folder(plan: DownloadPlan) -> None:
     folder = plan.folder
     where = f"cannot save the results of task {plan.task_id} into {str(folder)!r}"
-    if folder.exists() and not folder.is_dir():
-        raise DownloadError(f"{where}: it is a file, not a folder", task_id=plan.task_id)
     try:
+        if folder.exists() and not folder.is_dir():
+            raise DownloadError(f"{where}: it is a file, not a folder", task_id=plan.task_id)
         folder.mkdir(parents=True, exist_ok=True)
         # A trial file, named as the longest real one will be: proves the folder writable and the names not too long.
         handle, probe = _create_temp(plan, len(plan.urls) - 1)

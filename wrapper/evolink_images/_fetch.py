@@ -44,7 +44,9 @@ def parse_url(text: object) -> httpx.URL:
     if not isinstance(text, str):
         raise FetchRefused(f"is not a URL but {type(text).__name__}")
     try:
-        return httpx.URL(text)
+        url = httpx.URL(text)
+        url.host  # noqa: B018 - decoding an IDNA host ("xn--") raises here, not when it is parsed
+        return url
     except (httpx.InvalidURL, UnicodeError, ValueError) as error:  # the IDNA codec raises UnicodeError
         raise FetchRefused(f"is not a URL that can be fetched ({type(error).__name__})") from None
 
