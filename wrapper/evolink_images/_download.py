@@ -46,6 +46,7 @@ __all__ = [
     "check_flag",
     "download_errors",
     "file_stem",
+    "folder_problem",
     "image_extension",
     "plan_download",
     "result_host_rule",
@@ -62,6 +63,7 @@ _SNIFF = 32
 _BMP_HEADER_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
 _SAFE_ID = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,98}[a-z0-9])?")
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 
 def image_extension(head: bytes) -> str | None:
@@ -153,18 +155,25 @@ def plan_download(task: Task, dest_dir: Path, rule: HostRule) -> DownloadPlan:
 
 
 def _prepare_folder(plan: DownloadPlan) -> None:
-    folder = plan.folder
-    where = f"cannot save the results of task {plan.task_id} into {str(folder)!r}"
+    # A trial file, named as the longest real one will be: proves the folder writable and the names not too long.
+    problem = folder_problem(plan.folder, f".{plan.stem}-{len(plan.urls) - 1}.{secrets.token_hex(6)}.part")
+    if problem is not None:
+        where = f"cannot save the results of task {plan.task_id} into {str(plan.folder)!r}"
+        raise DownloadError(f"{where}: {problem}", task_id=plan.task_id)
+
+
+def folder_problem(folder: Path, probe: str = ".evolink-images-probe.part") -> str | None:
+    """Create ``folder`` if missing and try writing a file named ``probe`` in it; return why that failed, or None."""
     try:
         if folder.exists() and not folder.is_dir():
-            raise DownloadError(f"{where}: it is a file, not a folder", task_id=plan.task_id)
+            return "it is a file, not a folder"
         folder.mkdir(parents=True, exist_ok=True)
-        # A trial file, named as the longest real one will be: proves the folder writable and the names not too long.
-        handle, probe = _create_temp(plan, len(plan.urls) - 1)
-        os.close(handle)
-        probe.unlink()
+        path = folder / probe
+        os.close(os.open(path, _CREATE_FLAGS, 0o666))
+        path.unlink()
     except OSError as error:
-        raise DownloadError(f"{where}: {_os_reason(error)}", task_id=plan.task_id) from None
+        return _os_reason(error)
+    return None
 
 
 def _os_reason(error: OSError) -> str:
@@ -175,11 +184,10 @@ def _os_reason(error: OSError) -> str:
 
 def _create_temp(plan: DownloadPlan, index: int) -> tuple[int, Path]:
     """Create the hidden temporary file of result ``index`` as ``open()`` would: mode 0666 less the umask."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
     for _ in range(100):  # pragma: no branch - a clash of 96 random bits does not repeat 100 times
         path = plan.folder / f".{plan.stem}-{index}.{secrets.token_hex(6)}.part"
         try:
-            return os.open(path, flags, 0o666), path
+            return os.open(path, _CREATE_FLAGS, 0o666), path
         except FileExistsError:  # pragma: no cover - 48 random bits
             continue
     raise FileExistsError(errno.EEXIST, "no free temporary name")  # pragma: no cover
