@@ -197,7 +197,9 @@ def test_a_redirect_to_an_internal_host_or_a_non_http_url_fails_at_once_and_is_n
 def test_an_internal_result_host_is_never_fetched(
     download: Download, server: LoopbackServer, tmp_path: Path, url: str
 ) -> None:
-    with pytest.raises(DownloadError, match=r"result hosts must be public.*nothing was fetched"):
+    with pytest.raises(
+        DownloadError, match=r"not a public host; nothing was fetched \(download\(\.\.\., allow_internal_hosts=True\)"
+    ):
         download(completed(url), tmp_path)
     assert server.seen == []
 
@@ -357,3 +359,31 @@ def test_a_callers_async_http_client_auth_and_redirects_are_never_used() -> None
         asyncio.run(go())
     assert elsewhere.seen == []
     assert api.seen[0].headers["authorization"] == f"Bearer {CANARY_KEY}"
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_preflight_never_fetches_an_internal_host_nor_follows_a_redirect_to_one(
+    server: LoopbackServer, kind: str
+) -> None:
+    from evolink_images import WanImageToImage
+
+    server.routes["/in/0"] = Answer(302, {"location": "http://169.254.169.254/latest/meta-data/"})
+    request = WanImageToImage("x", [f"{PUBLIC}/in/0", "http://10.0.0.1/in/1.png"])
+
+    async def submit_async() -> None:
+        async with AsyncClient(CANARY_KEY, transport=ToLoopback(server)) as client:
+            await client.submit(request, preflight=True)
+
+    def submit() -> None:
+        if kind == "async":
+            asyncio.run(submit_async())
+            return
+        with Client(CANARY_KEY, transport=ToLoopback(server)) as client:
+            client.submit(request, preflight=True)
+
+    with pytest.raises(RequestValidationError) as caught:
+        submit()
+    problems = [violation.problem for violation in caught.value.violations]
+    assert "was redirected to a URL that points at the non-public address 169.254.169.254" in problems[0]
+    assert "non-public address 10.0.0.1" in problems[1]
+    assert [seen.path for seen in server.seen] == ["/in/0"]  # no POST, no second hop, no internal host

@@ -35,7 +35,7 @@ from ._download import (
     result_host_rule,
 )
 from ._errors import RequestValidationError
-from ._fetch import NO_AUTH, fetch_async
+from ._fetch import NO_AUTH, FetchRefused, fetch_async, parse_url
 from ._polling import PollSchedule, drive_async, wait_flow
 from ._preflight import ImageBuffer, unreachable
 from ._requests import ImageEditRequest, to_api_body
@@ -233,16 +233,17 @@ class AsyncClient:
 
     async def _preflight(self, request: ImageEditRequest) -> None:
         rules = RULES[request.model]
+        rule = result_host_rule(self._settings.base_url, allow_internal=False)
         violations = []
         for index, url in enumerate(request.image_urls):
             try:
-                async with self._downloads.stream("GET", url) as response:
+                async with fetch_async(self._downloads, parse_url(url), rule) as response:
                     buffer = ImageBuffer(index, response, rules)
                     if buffer.problem is None:
                         async for chunk in response.aiter_bytes():
                             if not buffer.add(chunk):
                                 break
-            except httpx.HTTPError as error:
+            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, FetchRefused) as error:
                 violations.append(unreachable(index, error))
                 continue
             violations += buffer.violations()

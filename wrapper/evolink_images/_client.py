@@ -34,7 +34,7 @@ from ._download import (
     result_host_rule,
 )
 from ._errors import RequestValidationError
-from ._fetch import NO_AUTH, fetch
+from ._fetch import NO_AUTH, FetchRefused, fetch, parse_url
 from ._polling import PollSchedule, drive, wait_flow
 from ._preflight import ImageBuffer, unreachable
 from ._requests import ImageEditRequest, to_api_body
@@ -308,15 +308,16 @@ class Client:
 
     def _preflight(self, request: ImageEditRequest) -> None:
         rules = RULES[request.model]
+        rule = result_host_rule(self._settings.base_url, allow_internal=False)
         violations = []
         for index, url in enumerate(request.image_urls):
             try:
-                with self._downloads.stream("GET", url) as response:
+                with fetch(self._downloads, parse_url(url), rule) as response:
                     buffer = ImageBuffer(index, response, rules)
                     for chunk in response.iter_bytes() if buffer.problem is None else ():
                         if not buffer.add(chunk):
                             break
-            except httpx.HTTPError as error:
+            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, FetchRefused) as error:
                 violations.append(unreachable(index, error))
                 continue
             violations += buffer.violations()

@@ -63,6 +63,7 @@ _SNIFF = 32
 _BMP_HEADER_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
 _SAFE_ID = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,98}[a-z0-9])?")
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
+_HINT = " (download(..., allow_internal_hosts=True) allows hosts that are not public)"
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -147,7 +148,9 @@ def plan_download(task: Task, dest_dir: Path, rule: HostRule) -> DownloadPlan:
         except FetchRefused as refused:
             problem = str(refused)
         if problem is not None:
-            raise DownloadError(f"result {index} of task {task.id} {problem}; nothing was fetched", task_id=task.id)
+            raise DownloadError(
+                f"result {index} of task {task.id} {problem}; nothing was fetched{_HINT}", task_id=task.id
+            )
         urls.append(url)
     plan = DownloadPlan(task.id, dest_dir, tuple(urls), rule, file_stem(task.id))
     _prepare_folder(plan)
@@ -266,7 +269,7 @@ def download_errors(plan: DownloadPlan, index: int) -> Iterator[None]:
     try:
         yield
     except FetchRefused as refused:
-        raise plan.error(index, f"{refused}; not followed, not retried") from None
+        raise plan.error(index, f"{refused}; not followed, not retried{_HINT}") from None
     except httpx.HTTPError as error:
         raise plan.error(index, f"could not be fetched: {type(error).__name__}") from None
     except (httpx.InvalidURL, httpx.StreamError) as error:

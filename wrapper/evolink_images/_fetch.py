@@ -64,9 +64,7 @@ class HostRule:
         if self.allow_internal:
             return None
         problem = host_problem(url.host)
-        if problem is None:
-            return None
-        return f"{problem}; result hosts must be public (download(..., allow_internal_hosts=True) allows others)"
+        return None if problem is None else f"{problem}, not a public host"
 
 
 def fetch_flow(url: httpx.URL, rule: HostRule) -> Generator[httpx.URL, httpx.Response, httpx.Response]:
