@@ -90,7 +90,7 @@ def test_an_unexpected_error_after_the_task_exists_names_it(
     assert main([*EDIT, "--out", str(tmp_path), "--json"], client_factory=lambda base_url: client) == 1
     out, err = capsys.readouterr()
     [task_id] = fake.tasks
-    assert f"evolink-images status {task_id} --wait" in err
+    assert f"evolink-images download {task_id} --out {tmp_path}" in err
     assert json.loads(out)["error"]["task_id"] == task_id
 
 
@@ -102,7 +102,10 @@ def test_a_download_that_fails_after_the_task_completed_names_it_and_how_to_fetc
     err = capsys.readouterr().err
     [task_id] = fake.tasks
     assert "is not an image" in err
-    assert f"evolink-images download {task_id} --out DIR" in err
+    assert (
+        f"task {task_id} is completed; fetch its results again with: evolink-images download {task_id} --out {tmp_path}"
+        in err
+    )
 
 
 @pytest.mark.parametrize("command", ["edit", "download"])
@@ -241,3 +244,18 @@ def test_the_cli_never_prints_a_key_the_server_echoes(
     assert CANARY_KEY not in out + err
     assert "<redacted>" in out + err
     assert set(seen) == {f"Bearer {CANARY_KEY}"}  # it was sent (to the API), just never printed
+
+
+def test_ctrl_c_during_the_download_says_the_task_is_completed_and_how_to_fetch_it(
+    fake: FakeEvoLink, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    client = fake.client()
+
+    def interrupt(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    client.download = interrupt  # type: ignore[method-assign]
+    assert main([*EDIT, "--out", str(tmp_path)], client_factory=lambda base_url: client) == 130
+    [task_id] = fake.tasks
+    again = f"evolink-images download {task_id} --out {tmp_path}"
+    assert f"interrupted; task {task_id} is completed; fetch its results again with: {again}" in capsys.readouterr().err

@@ -11,6 +11,7 @@ echoed back are cut to a readable length.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 
@@ -90,24 +91,22 @@ def _local_problem(error: OSError | UnicodeError) -> str:
 
 
 def _task_note(session: Session, error: BaseException | None) -> tuple[str | None, bool, str]:
-    """The task this run may have created, whether one may exist without an id, and what to tell the user."""
+    """The task this run may have created, whether one may exist, and what to tell the user about it."""
     task_id = getattr(error, "task_id", None) or session.task_id
     if task_id:
-        if isinstance(error, DownloadError):
-            hint = f"evolink-images download {task_id} --out DIR"
-            return task_id, True, f"task {task_id} is done; fetch its results again with: {hint}"
         if isinstance(error, TaskFailedError | TaskCancelledError):
-            return task_id, True, ""
+            return task_id, True, ""  # the message says it all: nothing to resume
+        completed = session.completed or isinstance(error, DownloadError)
+        if completed:
+            again = f"evolink-images download {task_id} --out {shlex.quote(str(session.out or 'DIR'))}"
+            return task_id, True, f"task {task_id} is completed; fetch its results again with: {again}"
         return task_id, True, f"task {task_id} goes on; resume with: evolink-images status {task_id} --wait"
     if session.submitting or getattr(error, "task_may_exist", False):
-        return (
-            None,
-            True,
-            (
-                "a task may have been created (and billed) although its id never arrived: check your recent tasks"
-                " (the EvoLink dashboard's task history) before submitting again"
-            ),
+        note = (
+            "a task may have been created (and billed) although its id never arrived: check your recent tasks"
+            " (the EvoLink dashboard's task history) before submitting again"
         )
+        return None, True, note
     return None, False, ""
 
 

@@ -49,6 +49,10 @@ class Session:
     task_id: str | None = None
     submitting: bool = False
     """True from the moment a POST may have left until its task id is known."""
+    completed: bool = False
+    """True once ``task_id`` is known to be completed: only its download is left."""
+    out: Path | None = None
+    """Where the results go, for the hint that fetches them again."""
     _client: Client | None = field(default=None, repr=False)
 
     @property
@@ -133,6 +137,7 @@ def run_edit(session: Session, request: ImageEditRequest, *, out: Path, timeout:
         task = client.wait(task, timeout=timeout, on_update=progress)
     finally:
         progress.finish()
+    session.completed, session.out = True, out
     paths = client.download(task, out)
     lines = "\n".join(str(path) for path in paths)
     session.emit(lines, {"task": task_summary(task), "files": [str(path) for path in paths]})
@@ -165,9 +170,10 @@ def status(session: Session, args: argparse.Namespace) -> int:
 
 def download(session: Session, args: argparse.Namespace) -> int:
     """``download``: save a completed task's results."""
-    session.task_id = args.task_id
+    session.task_id, session.out = args.task_id, Path(args.out)
     out = check_out(Path(args.out))
     task = session.client.get_task(args.task_id)
+    session.completed = task.is_completed
     paths = session.client.download(task, out)
     session.emit("\n".join(str(path) for path in paths), {"task": task_summary(task), "files": [str(p) for p in paths]})
     return 0
