@@ -7,6 +7,7 @@ so a test can assert what reached the server and what never did.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,8 @@ class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    delay: float = 0.0
+    """Seconds of silence before the status line."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class LoopbackServer:
                     self.rfile.read(length)
                 owner.seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
                 answer = owner.routes.get(self.path.split("?", 1)[0], Answer(404, body=b"no such route"))
+                time.sleep(answer.delay)  # the server's own silence, not the test's: tests never sleep
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
@@ -93,7 +97,9 @@ class ToLoopback(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _rewrite(self, request: httpx.Request) -> httpx.Request:
         url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self._server.port)
-        return httpx.Request(request.method, url, headers=request.headers, content=request.content)
+        return httpx.Request(
+            request.method, url, headers=request.headers, content=request.content, extensions=request.extensions
+        )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         return self._sync.handle_request(self._rewrite(request))

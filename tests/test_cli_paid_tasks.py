@@ -259,3 +259,13 @@ def test_ctrl_c_during_the_download_says_the_task_is_completed_and_how_to_fetch_
     [task_id] = fake.tasks
     again = f"evolink-images download {task_id} --out {tmp_path}"
     assert f"interrupted; task {task_id} is completed; fetch its results again with: {again}" in capsys.readouterr().err
+
+
+def test_a_submit_that_may_have_created_a_task_says_so_in_text_and_json(
+    fake: FakeEvoLink, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fake.inject("server_error", target="POST")
+    assert cli(fake, *EDIT, "--out", str(tmp_path), "--json") == 3
+    out, err = capsys.readouterr()
+    assert err.count(MAY_EXIST) == 1
+    assert json.loads(out)["error"]["task_may_exist"] is True

@@ -387,3 +387,12 @@ def test_the_preflight_never_fetches_an_internal_host_nor_follows_a_redirect_to_
     assert "was redirected to a URL that points at the non-public address 169.254.169.254" in problems[0]
     assert "non-public address 10.0.0.1" in problems[1]
     assert [seen.path for seen in server.seen] == ["/in/0"]  # no POST, no second hop, no internal host
+
+
+def test_download_has_one_budget_for_the_whole_call(download: Download, server: LoopbackServer, tmp_path: Path) -> None:
+    server.routes["/r/0"] = Answer(200, {}, PNG, delay=3.0)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="could not be fetched: ReadTimeout"):
+        download(completed(f"{PUBLIC}/r/0"), tmp_path, timeout=0.5)
+    assert time.monotonic() - started < 0.5 + 2  # the budget, plus a couple of seconds
+    assert server.hits("/r/0") == 1  # no retry past the budget
