@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from evolink_images import AsyncClient, Client, DownloadError, EvoLinkError, RequestValidationError, Task
@@ -396,3 +398,39 @@ def test_download_has_one_budget_for_the_whole_call(download: Download, server: 
         download(completed(f"{PUBLIC}/r/0"), tmp_path, timeout=0.5)
     assert time.monotonic() - started < 0.5 + 2  # the budget, plus a couple of seconds
     assert server.hits("/r/0") == 1  # no retry past the budget
+
+
+JUNK_URLS = st.sampled_from(
+    [
+        "http://[::1",
+        "https://xn--/x",
+        "https://[fd00::1",
+        "https://exa mple.com/x",
+        "https://example.com:99999999/x",
+        "javascript:alert(1)",
+        "https://example.com/\x00",
+        "//example.com/a.png",
+        "https://%zz/x",
+        "https://%ff/x",
+        "https://\u0663\u0663/x",
+        "https://\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com/a.png",  # full-width letters
+        "https://xn--80ak6aa92e.com/a.png",
+        "http://0x7f.1/x",
+        "",
+    ]
+) | st.text(max_size=40).map(lambda tail: f"https://{tail}")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(url=JUNK_URLS)
+def test_any_result_url_is_downloaded_or_a_download_error_never_a_raw_exception(url: str, tmp_path: Path) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=PNG)
+
+    with Client(CANARY_KEY, transport=httpx.MockTransport(answer)) as client:
+        outcome: object = None
+        try:
+            outcome = client.download(completed(url), tmp_path / "out")
+        except DownloadError as error:
+            outcome = error
+    assert isinstance(outcome, list) or getattr(outcome, "task_id", None) == "task-1"
