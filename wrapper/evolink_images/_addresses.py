@@ -64,6 +64,11 @@ def parse_ip(host: str) -> IPAddress | None:
         return _parse_legacy_ipv4(bare)
 
 
+def _shown(host: str) -> str:
+    """The host as quoted in a message: cut, so that a huge one is not echoed whole."""
+    return repr(host) if len(host) <= 80 else repr(host[:77] + "...")
+
+
 def normalise_host(host: str) -> str:
     """Return ``host`` as a browser would connect to it: percent-decoded, IDNA-mapped, lower case.
 
@@ -74,12 +79,12 @@ def normalise_host(host: str) -> str:
         try:
             ipaddress.IPv6Address(host.strip("[]").split("%", 1)[0])
         except ValueError:
-            raise ValueError(f"host {host[:80]!r} is not a valid IPv6 address") from None
+            raise ValueError(f"host {_shown(host)} is not a valid IPv6 address") from None
         return host.lower()
     try:
         decoded = urllib.parse.unquote(host, errors="strict")
     except UnicodeDecodeError:
-        raise ValueError(f"host {host[:80]!r} has a percent-escape that is not UTF-8") from None
+        raise ValueError(f"host {_shown(host)} has a percent-escape that is not UTF-8") from None
     try:
         # Python's idna codec applies nameprep (NFKC and case folding, the full stops of other
         # scripts), much as WHATWG's domain-to-ASCII does: "\uff11\uff12\uff17.0.0.1" is 127.0.0.1.
@@ -88,9 +93,9 @@ def normalise_host(host: str) -> str:
             if label.startswith("xn--"):
                 label.encode("ascii").decode("idna")  # a malformed A-label raises
     except UnicodeError:
-        raise ValueError(f"host {host[:80]!r} is not a valid domain name") from None
+        raise ValueError(f"host {_shown(host)} is not a valid domain name") from None
     if _FORBIDDEN.search(ascii_host):
-        raise ValueError(f"host {host[:80]!r} holds a character no host name may hold")
+        raise ValueError(f"host {_shown(host)} holds a character no host name may hold")
     return ascii_host.lower()
 
 
@@ -122,15 +127,15 @@ def host_problem(host: str) -> str | None:
     except ValueError as error:
         return str(error)
     if is_loopback_host(host):
-        return f"points at the loopback host {host!r}"
+        return f"points at the loopback host {_shown(host)}"
     name = _normal_name(host)
     if name.endswith((".local", ".internal", ".localdomain")) or name in {"local", "internal"}:
-        return f"points at the internal name {host!r}"
+        return f"points at the internal name {_shown(host)}"
     ip = parse_ip(host)
     if ip is None:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if not ip.is_global or ip.is_multicast:
-        return f"points at the non-public address {ip} (written {host!r})"
+        return f"points at the non-public address {ip} (written {_shown(host)})"
     return None
