@@ -151,8 +151,8 @@ class Settings:
         return {"base_url": self.base_url, "auth": auth, "timeout": self.timeout, "follow_redirects": False}
 
     def download_http_options(self) -> dict[str, Any]:
-        """How the result-download client is built: no auth at all; redirects to a CDN are followed."""
-        return {"timeout": self.timeout, "follow_redirects": True}
+        """How the result-download client is built: no auth; redirects are followed by ``_fetch.py``, each checked."""
+        return {"timeout": self.timeout, "follow_redirects": False}
 
     def redact(self, text: str) -> str:
         """Remove the API key from text that may have echoed it (server messages, URLs)."""
