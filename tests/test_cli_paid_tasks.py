@@ -269,3 +269,12 @@ def test_a_submit_that_may_have_created_a_task_says_so_in_text_and_json(
     out, err = capsys.readouterr()
     assert err.count(MAY_EXIST) == 1
     assert json.loads(out)["error"]["task_may_exist"] is True
+
+
+def test_an_unknown_task_id_given_by_the_user_gets_no_resume_hint(
+    fake: FakeEvoLink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(fake, "status", "task-nope", "--json") == 3
+    out, err = capsys.readouterr()
+    assert "resume with" not in err
+    assert json.loads(out)["error"]["task_id"] == "task-nope"

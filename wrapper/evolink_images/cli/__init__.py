@@ -94,8 +94,11 @@ def _task_note(session: Session, error: BaseException | None) -> tuple[str | Non
     """The task this run may have created, whether one may exist, and what to tell the user about it."""
     task_id = getattr(error, "task_id", None) or session.task_id
     if task_id:
-        if isinstance(error, TaskFailedError | TaskCancelledError):
-            return task_id, True, ""  # the message says it all: nothing to resume
+        known = session.created or error is None or isinstance(error, WaitTimeoutError | DownloadError)
+        if not known or isinstance(error, TaskFailedError | TaskCancelledError):
+            # Nothing to resume: the task ended, or the id is the user's own and the error may be
+            # that it does not exist (status/download of an unknown id).
+            return task_id, session.created, ""
         completed = session.completed or isinstance(error, DownloadError)
         if completed:
             again = f"evolink-images download {task_id} --out {shlex.quote(str(session.out or 'DIR'))}"

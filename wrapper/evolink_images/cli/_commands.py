@@ -49,6 +49,8 @@ class Session:
     task_id: str | None = None
     submitting: bool = False
     """True from the moment a POST may have left until its task id is known."""
+    created: bool = False
+    """True once this run created ``task_id`` (a paid task the user may not know of yet)."""
     completed: bool = False
     """True once ``task_id`` is known to be completed: only its download is left."""
     out: Path | None = None
@@ -127,7 +129,7 @@ def run_edit(session: Session, request: ImageEditRequest, *, out: Path, timeout:
     client = session.client
     session.submitting = True  # from here a Ctrl-C or an error may leave a task behind
     task = client.submit(request)
-    session.task_id = task.id
+    session.task_id, session.created = task.id, True
     session.submitting = False
     if not wait:
         session.emit(f"submitted {task.id}; follow it with: evolink-images status {task.id} --wait", task_summary(task))
