@@ -165,8 +165,9 @@ def _prepare_folder(plan: DownloadPlan) -> None:
         raise DownloadError(f"{where}: {problem}", task_id=plan.task_id)
 
 
-def folder_problem(folder: Path, probe: str = ".evolink-images-probe.part") -> str | None:
+def folder_problem(folder: Path, probe: str | None = None) -> str | None:
     """Create ``folder`` if missing and try writing a file named ``probe`` in it; return why that failed, or None."""
+    probe = probe or f".evolink-images-probe.{secrets.token_hex(6)}.part"  # random: two runs may probe at once
     try:
         if folder.exists() and not folder.is_dir():
             return "it is a file, not a folder"
@@ -187,7 +188,7 @@ def _os_reason(error: OSError) -> str:
 
 def _create_temp(plan: DownloadPlan, index: int) -> tuple[int, Path]:
     """Create the hidden temporary file of result ``index`` as ``open()`` would: mode 0666 less the umask."""
-    for _ in range(100):  # pragma: no branch - a clash of 96 random bits does not repeat 100 times
+    for _ in range(100):  # pragma: no branch - a clash of 48 random bits does not repeat 100 times
         path = plan.folder / f".{plan.stem}-{index}.{secrets.token_hex(6)}.part"
         try:
             return os.open(path, _CREATE_FLAGS, 0o666), path
