@@ -54,12 +54,15 @@ class LoopbackServer:
                 owner.seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
                 answer = owner.routes.get(self.path.split("?", 1)[0], Answer(404, body=b"no such route"))
                 time.sleep(answer.delay)  # the server's own silence, not the test's: tests never sleep
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
+                try:
+                    self.send_response(answer.status)
+                    for name, value in answer.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("content-length", str(len(answer.body)))
+                    self.end_headers()
+                    self.wfile.write(answer.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client hung up first (a refused body, a spent budget): as it may
 
             do_GET = do_POST = _answer
 
