@@ -38,7 +38,7 @@ from .hostile_server import BEHAVIOURS, HostileServer, build_bombs
 __all__ = ["BUDGET", "MEMORY_BEHAVIOURS", "OPERATIONS", "WAIT", "Outcome", "expected", "run_case", "run_many"]
 
 BUDGET = 1.5
-"""The clients' ``timeout``: each call's total budget (preflight and downloads included)."""
+"""Each call's total budget: the clients' ``timeout`` (preflight included) and ``download(timeout=...)``."""
 WAIT = 2.5
 """``wait(timeout=WAIT)``: it must end within WAIT + 1 s."""
 MAX_BYTES = 1024 * 1024
@@ -102,7 +102,7 @@ def _call(client: Any, operation: str, server: HostileServer, folder: Path) -> A
         return client.wait("task-unified-1-hostile", timeout=WAIT)
     if operation == "download":
         task = Task(id="task-unified-1-hostile", status="completed", results=(f"{server.url}/files/r.png",))
-        return client.download(task, folder, max_bytes=MAX_BYTES)
+        return client.download(task, folder, max_bytes=MAX_BYTES, timeout=BUDGET)
     return client.submit(WanImageToImage("x", [f"{server.url}/files/in.png"]), preflight=True)
 
 

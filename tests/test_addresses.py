@@ -53,3 +53,9 @@ def test_non_public_hosts_have_a_problem(host: str) -> None:
 def test_public_hosts_have_none() -> None:
     assert host_problem("example.com") is None
     assert host_problem("93.184.216.34") is None
+
+
+def test_a_huge_host_is_not_echoed_whole() -> None:
+    problem = host_problem("a." * 500_000 + "localhost")
+    assert problem is not None
+    assert len(problem) < 200

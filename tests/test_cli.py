@@ -140,7 +140,10 @@ def test_ctrl_c_during_a_wait_prints_the_task_id_and_how_to_resume(
     client._sleep = interrupt  # the user presses Ctrl-C while the client sleeps between polls
     assert main(EDIT, client_factory=lambda base_url: client) == 130
     [task_id] = fake.tasks
-    assert f"task {task_id} goes on. Resume with: evolink-images status {task_id} --wait" in capsys.readouterr().err
+    assert (
+        f"interrupted; task {task_id} goes on; resume with: evolink-images status {task_id} --wait"
+        in capsys.readouterr().err
+    )
     assert fake.created == 1
 
 

@@ -34,7 +34,7 @@ def test_the_readme_usage_example_edits_an_image_end_to_end(
             200, json=task_json("completed", id="task-r", results=RESULTS)
         )
         for url in RESULTS:
-            api.get(url).respond(200, content=b"\x89PNG", headers={"content-type": "image/png"})
+            api.get(url).respond(200, content=b"\x89PNG\r\n\x1a\n" + bytes(24), headers={"content-type": "image/png"})
         exec(compile(usage_example(), str(README), "exec"), {})  # noqa: S102 - the README's own example
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["task-r-0.png", "task-r-1.png"]
     output = capsys.readouterr().out

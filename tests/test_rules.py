@@ -210,3 +210,77 @@ def test_a_prompt_utf8_cannot_carry_is_refused_before_sending(prompt: str) -> No
 
 def test_extra_body_utf8_cannot_carry_is_refused() -> None:
     assert fields_of(make(WAN_RULES, extra_body={"note": "\ud800"})) == ["extra_body"]
+
+
+def problems_of(request: Any) -> list[str]:
+    return [violation.problem for violation in check(request)]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://%31%32%37.0.0.1/cb", "loopback"),
+        ("https://%6c%6f%63%61%6c%68%6f%73%74/cb", "loopback"),
+        ("https://localhost%2e/cb", "loopback"),
+        ("https://%EF%BC%91%EF%BC%92%EF%BC%97.0.0.1/cb", "loopback"),  # full-width digits, as WHATWG maps them
+        ("https://%31%30.0.0.1/cb", "non-public"),
+        ("https://xn--/x", "not a valid domain name"),
+        ("https://%ff.example/cb", "not UTF-8"),
+        ("https://%25.example/cb", "no host name may hold"),
+        ("https://[::1]/cb", "loopback"),
+        ("https://[fd00::1]/cb", "non-public"),
+        ("https://[::ffff:169.254.169.254]/cb", "non-public address 169.254.169.254"),
+        ("https://[2001:db8::1]/cb", "non-public"),
+    ],
+)
+def test_callback_hosts_are_decoded_before_the_address_check_and_refused_for_the_right_reason(
+    url: str, reason: str
+) -> None:
+    (problem,) = problems_of(make(WAN_RULES, callback_url=url))
+    assert reason in problem
+
+
+@pytest.mark.parametrize("url", ["https://[2606:4700::1111]/cb", "https://[2a00:1450:4001:81a::200e]:8443/cb"])
+def test_a_public_ipv6_literal_is_a_valid_callback_url(url: str) -> None:
+    assert fields_of(make(WAN_RULES, callback_url=url)) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://[::1]/a.png", "loopback"),
+        ("https://[fd00::1]/a.png", "non-public"),
+        ("https://[::ffff:169.254.169.254]/a.png", "non-public address 169.254.169.254"),
+        ("https://[fe80::1]/a.png", "non-public"),
+        ("https://xn--/x", "not a valid domain name"),
+    ],
+)
+def test_an_image_url_on_an_internal_ipv6_literal_or_a_broken_name_is_refused_as_such(url: str, reason: str) -> None:
+    (problem,) = problems_of(make(WAN_RULES, image_urls=[url]))
+    assert reason in problem
+
+
+def test_a_public_ipv6_literal_is_a_valid_image_url() -> None:
+    assert fields_of(make(WAN_RULES, image_urls=["https://[2606:4700::1111]/a.png"])) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[2606:4700::1111]/a.png",
+        "https://[2606:4700:0:0:0:0:0:1111]/a.png",
+        "https://[::1]/a.png",
+        "https://[fd00::1]/a.png",
+        "https://[::ffff:169.254.169.254]/a.png",
+        "https://[2606:4700::1111::1]/a.png",
+        "https://[2606:4700:1:2:3:4:5:6:7]/a.png",
+        "https://[v1.x]/a.png",
+    ],
+)
+def test_the_spec_and_the_wrapper_agree_on_ipv6_literals(url: str) -> None:
+    from evolink_images.testing.spec import schema_validator
+
+    body = {"model": "wan2.5-image-to-image", "prompt": "x", "image_urls": [url], "callback_url": url}
+    spec_ok = schema_validator("ImageEditRequest").is_valid(body)
+    wrapper_ok = check(WanImageToImage("x", [url], callback_url=url)) == []
+    assert spec_ok is wrapper_ok

@@ -1,18 +1,26 @@
-"""Which hosts are public: for ``callback_url`` (never internal) and ``base_url`` (http only on loopback).
+"""Which hosts are public: for ``callback_url`` and result hosts (never internal) and ``base_url``.
 
-Hosts are read the way resolvers and browsers read them, so that the classic tricks do not slip
-through: decimal, octal and hexadecimal IPv4 (``2130706433``, ``0177.0.0.1``, ``0x7f.1``),
-IPv4-mapped IPv6 (``::ffff:127.0.0.1``), ``localhost`` with trailing dots or in capitals, and
-userinfo (``https://good@10.0.0.1``: the host is ``10.0.0.1``).
+Hosts are read the way resolvers and browsers (the WHATWG URL standard) read them, so that the
+classic tricks do not slip through: percent-escapes (``%31%32%37.0.0.1``, ``localhost%2e``),
+full-width and other IDNA-mapped characters, decimal, octal and hexadecimal IPv4 (``2130706433``,
+``0177.0.0.1``, ``0x7f.1``), IPv4-mapped IPv6 (``::ffff:127.0.0.1``), ``localhost`` with trailing
+dots or in capitals, and userinfo (``https://good@10.0.0.1``: the host is ``10.0.0.1``). A host
+that cannot be normalised (``xn--``, a bad escape) is refused, never guessed at.
+
+Names are not resolved here: a public name whose DNS points at an internal address is not caught.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
+import urllib.parse
 
-__all__ = ["host_problem", "is_loopback_host", "parse_ip"]
+__all__ = ["host_problem", "is_loopback_host", "normalise_host", "parse_ip"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# WHATWG's forbidden domain code points: what is left of any of these after decoding is no host.
+_FORBIDDEN = re.compile(r"[\x00-\x20\x7f#%/:<>?@\[\\\]^|]")
 
 
 def _legacy_ipv4_part(part: str) -> int | None:
@@ -45,6 +53,10 @@ def _parse_legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
 
 def parse_ip(host: str) -> IPAddress | None:
     """Return the IP address ``host`` denotes in any notation, or None for a name."""
+    try:
+        host = normalise_host(host)
+    except ValueError:
+        return None
     bare = host.strip("[]").rstrip(".")
     try:
         return ipaddress.ip_address(bare.split("%", 1)[0])
@@ -52,8 +64,46 @@ def parse_ip(host: str) -> IPAddress | None:
         return _parse_legacy_ipv4(bare)
 
 
+def _shown(host: str) -> str:
+    """The host as quoted in a message: cut, so that a huge one is not echoed whole."""
+    return repr(host) if len(host) <= 80 else repr(host[:77] + "...")
+
+
+def normalise_host(host: str) -> str:
+    """Return ``host`` as a browser would connect to it: percent-decoded, IDNA-mapped, lower case.
+
+    Raises:
+        ValueError: the host has a bad percent-escape or is not a valid (internationalised) name.
+    """
+    if host.startswith("[") or ":" in host:  # an IPv6 literal (bracketed or not): no escapes, no IDNA
+        try:
+            ipaddress.IPv6Address(host.strip("[]").split("%", 1)[0])
+        except ValueError:
+            raise ValueError(f"host {_shown(host)} is not a valid IPv6 address") from None
+        return host.lower()
+    try:
+        decoded = urllib.parse.unquote(host, errors="strict")
+    except UnicodeDecodeError:
+        raise ValueError(f"host {_shown(host)} has a percent-escape that is not UTF-8") from None
+    try:
+        # Python's idna codec applies nameprep (NFKC and case folding, the full stops of other
+        # scripts), much as WHATWG's domain-to-ASCII does: "\uff11\uff12\uff17.0.0.1" is 127.0.0.1.
+        ascii_host = decoded if decoded.isascii() else decoded.encode("idna").decode("ascii")
+        for label in ascii_host.lower().split("."):
+            if label.startswith("xn--"):
+                label.encode("ascii").decode("idna")  # a malformed A-label raises
+    except UnicodeError:
+        raise ValueError(f"host {_shown(host)} is not a valid domain name") from None
+    if _FORBIDDEN.search(ascii_host):
+        raise ValueError(f"host {_shown(host)} holds a character no host name may hold")
+    return ascii_host.lower()
+
+
 def _normal_name(host: str) -> str:
-    return host.rstrip(".").lower()
+    try:
+        return normalise_host(host).rstrip(".")
+    except ValueError:
+        return host.rstrip(".").lower()
 
 
 def is_loopback_host(host: str) -> bool:
@@ -72,16 +122,20 @@ def host_problem(host: str) -> str | None:
     """Return why ``host`` is not a public host, or None if it is."""
     if not host:
         return "has no host"
+    try:
+        normalise_host(host)
+    except ValueError as error:
+        return str(error)
     if is_loopback_host(host):
-        return f"points at the loopback host {host!r}"
+        return f"points at the loopback host {_shown(host)}"
     name = _normal_name(host)
     if name.endswith((".local", ".internal", ".localdomain")) or name in {"local", "internal"}:
-        return f"points at the internal name {host!r}"
+        return f"points at the internal name {_shown(host)}"
     ip = parse_ip(host)
     if ip is None:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if not ip.is_global or ip.is_multicast:
-        return f"points at the non-public address {ip} (written {host!r})"
+        return f"points at the non-public address {ip} (written {_shown(host)})"
     return None

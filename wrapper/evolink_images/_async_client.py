@@ -21,8 +21,17 @@ from ._batch import BatchProgress, BatchResult, BatchSettings, run_async
 from ._callbacks import parse_callback
 from ._calls import ApiCall, create_call, read_call, sending
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ClientOptions, ConfigurationError
-from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
+from ._download import (
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_MAX_BYTES,
+    ImageSink,
+    check_flag,
+    download_errors,
+    plan_download,
+    result_host_rule,
+)
 from ._errors import RequestValidationError
+from ._fetch import NO_AUTH, FetchRefused, fetch_async, parse_url
 from ._polling import PollSchedule, drive_async, wait_flow
 from ._preflight import ImageBuffer, unreachable
 from ._requests import ImageEditRequest
@@ -35,13 +44,13 @@ __all__ = ["AsyncClient"]
 
 
 class _AsyncClientTransport(httpx.AsyncBaseTransport):
-    """Sends through a caller's own ``httpx.AsyncClient``, without its auth."""
+    """Sends through a caller's own ``httpx.AsyncClient``, without its auth or redirects (see ``_ClientTransport``)."""
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._client.send(request, stream=True)
+        return await self._client.send(request, stream=True, auth=NO_AUTH, follow_redirects=False)
 
 
 def _inner_transport(
@@ -239,21 +248,30 @@ class AsyncClient:
         )
 
     async def download(
-        self, task: Task, dest_dir: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES
+        self,
+        task: Task,
+        dest_dir: str | os.PathLike[str],
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+        allow_internal_hosts: bool = False,
     ) -> list[Path]:
         """Save every result image of a completed task: see ``Client.download``."""
         task = check_task(task)
         max_bytes = check_count("max_bytes", max_bytes)
-        urls, folder = result_urls(task, check_dest_dir(dest_dir))
+        timeout = check_seconds("timeout", timeout)
+        rule = result_host_rule(self._settings.base_url, check_flag("allow_internal_hosts", allow_internal_hosts))
+        plan = plan_download(task, check_dest_dir(dest_dir), rule)
         paths = []
-        for index, url in enumerate(urls):
-            with download_errors(task.id, index):
-                async with self._downloads.stream("GET", url) as response:
-                    with ImageSink(folder, task.id, index, response, max_bytes) as sink:
-                        async for chunk in response.aiter_bytes():
-                            sink.write(chunk)
-                    paths.append(sink.path)
-        return paths
+        with call_options(deadline=self._clock() + timeout):
+            for index, url in enumerate(plan.urls):
+                with download_errors(plan, index):
+                    async with fetch_async(self._downloads, url, plan.rule) as response:
+                        with ImageSink(plan, index, response, max_bytes) as sink:
+                            async for chunk in response.aiter_bytes():
+                                sink.write(chunk)
+                paths.append(sink.path)
+        return [path for path in paths if path is not None]
 
     async def confirm_callback(self, body: bytes | str | Mapping[str, Any]) -> Task:
         """Return the task a callback speaks of, as re-fetched from the API: see ``Client.confirm_callback``."""
@@ -261,16 +279,17 @@ class AsyncClient:
 
     async def _preflight(self, request: ImageEditRequest) -> None:
         rules = RULES[request.model]
+        rule = result_host_rule(self._settings.base_url, allow_internal=False)
         violations = []
         for index, url in enumerate(request.image_urls):
             try:
-                async with self._downloads.stream("GET", url) as response:
+                async with fetch_async(self._downloads, parse_url(url), rule) as response:
                     buffer = ImageBuffer(index, response, rules)
                     if buffer.problem is None:
                         async for chunk in response.aiter_bytes():
                             if not buffer.add(chunk):
                                 break
-            except httpx.HTTPError as error:
+            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, FetchRefused) as error:
                 violations.append(unreachable(index, error))
                 continue
             violations += buffer.violations()

@@ -20,8 +20,17 @@ from ._batch import BatchProgress, BatchResult, BatchSettings, run_threads
 from ._callbacks import parse_callback
 from ._calls import ApiCall, create_call, read_call, sending
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ClientOptions, ConfigurationError
-from ._download import DEFAULT_MAX_BYTES, ImageSink, download_errors, result_urls
+from ._download import (
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_MAX_BYTES,
+    ImageSink,
+    check_flag,
+    download_errors,
+    plan_download,
+    result_host_rule,
+)
 from ._errors import RequestValidationError
+from ._fetch import NO_AUTH, FetchRefused, fetch, parse_url
 from ._polling import PollSchedule, drive, wait_flow
 from ._preflight import ImageBuffer, unreachable
 from ._requests import ImageEditRequest
@@ -34,13 +43,19 @@ __all__ = ["Client"]
 
 
 class _ClientTransport(httpx.BaseTransport):
-    """Sends through a caller's own ``httpx.Client`` (its proxies, TLS and limits), without its auth."""
+    """Sends through a caller's own ``httpx.Client`` (its proxies, TLS and limits), without its auth.
+
+    The request is sent as built by our own client: the caller's auth is never applied (``auth`` is
+    an empty ``httpx.Auth``, not ``None``, which would let httpx fall back to credentials in the URL)
+    and its ``follow_redirects`` never re-sends a request anywhere: a redirect comes back to us as a
+    response, for the API client to refuse and the download path to check.
+    """
 
     def __init__(self, client: httpx.Client) -> None:
         self._client = client
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._client.send(request, stream=True)
+        return self._client.send(request, stream=True, auth=NO_AUTH, follow_redirects=False)
 
 
 def _inner_transport(http_client: httpx.Client | None, transport: httpx.BaseTransport | None) -> httpx.BaseTransport:
@@ -302,28 +317,50 @@ class Client:
         )
 
     def download(
-        self, task: Task, dest_dir: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES
+        self,
+        task: Task,
+        dest_dir: str | os.PathLike[str],
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+        allow_internal_hosts: bool = False,
     ) -> list[Path]:
         """Save every result image of a completed task into ``dest_dir``; return the paths.
 
-        Files are named ``<task id>-<index>.<ext>`` from the content type. Result URLs expire 24 hours
-        after completion. The API key is never sent to the result host.
+        Files are named ``<task id>-<index>.<ext>``, the extension read from the image's own bytes.
+        Result URLs expire 24 hours after completion. The API key is never sent to the result host.
+        Everything that can be checked before fetching is: the URLs, their hosts, the folder.
+
+        Args:
+            task: a completed ``Task``.
+            dest_dir: the folder to save into (created if missing).
+            max_bytes: the largest image accepted.
+            timeout: seconds the whole call may take, every image and redirect included.
+            allow_internal_hosts: fetch results from loopback, private or link-local hosts too (by
+                default only public hosts, unless the client's ``base_url`` is loopback).
 
         Raises:
-            DownloadError: the task has no results, or an image failed, was too large or not an
-                image; no partial file is left behind.
+            DownloadError: the task has no results; a result URL is junk, not http(s) or on an
+                internal host; the folder cannot take the files (the message names it); an image
+                failed, was too large or not an image. No partial file is left behind.
         """
         task = check_task(task)
         max_bytes = check_count("max_bytes", max_bytes)
-        urls, folder = result_urls(task, check_dest_dir(dest_dir))
+        timeout = check_seconds("timeout", timeout)
+        rule = result_host_rule(self._settings.base_url, check_flag("allow_internal_hosts", allow_internal_hosts))
+        plan = plan_download(task, check_dest_dir(dest_dir), rule)
         paths = []
-        for index, url in enumerate(urls):
-            with download_errors(task.id, index), self._downloads.stream("GET", url) as response:
-                with ImageSink(folder, task.id, index, response, max_bytes) as sink:
+        with call_options(deadline=self._clock() + timeout):
+            for index, url in enumerate(plan.urls):
+                with (
+                    download_errors(plan, index),
+                    fetch(self._downloads, url, plan.rule) as response,
+                    ImageSink(plan, index, response, max_bytes) as sink,
+                ):
                     for chunk in response.iter_bytes():
                         sink.write(chunk)
                 paths.append(sink.path)
-        return paths
+        return [path for path in paths if path is not None]
 
     def confirm_callback(self, body: bytes | str | Mapping[str, Any]) -> Task:
         """Return the task a callback speaks of, as re-fetched from the API (callbacks are unsigned)."""
@@ -331,15 +368,16 @@ class Client:
 
     def _preflight(self, request: ImageEditRequest) -> None:
         rules = RULES[request.model]
+        rule = result_host_rule(self._settings.base_url, allow_internal=False)
         violations = []
         for index, url in enumerate(request.image_urls):
             try:
-                with self._downloads.stream("GET", url) as response:
+                with fetch(self._downloads, parse_url(url), rule) as response:
                     buffer = ImageBuffer(index, response, rules)
                     for chunk in response.iter_bytes() if buffer.problem is None else ():
                         if not buffer.add(chunk):
                             break
-            except httpx.HTTPError as error:
+            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, FetchRefused) as error:
                 violations.append(unreachable(index, error))
                 continue
             violations += buffer.violations()

@@ -189,10 +189,10 @@ class Settings:
         return f"{self.base_url}{path}"
 
     def download_http_options(self) -> dict[str, Any]:
-        """How the result-download client is built: no auth at all; redirects to a CDN are followed."""
+        """How the result-download client is built: no auth; redirects are followed by ``_fetch.py``, each checked."""
         return {
             "timeout": self.timeout,
-            "follow_redirects": True,
+            "follow_redirects": False,
             "headers": {"User-Agent": _user_agent(), "Accept-Encoding": ACCEPT_ENCODING},
         }
 

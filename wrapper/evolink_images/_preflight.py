@@ -3,7 +3,10 @@
 Off by default (``submit(..., preflight=True)`` turns it on); needs Pillow, from the ``preflight``
 extra. The format is read from the bytes, never from the URL's extension. Each image is fetched
 with a size cap (the model's limit, or ``FETCH_CAP`` where none is documented), without the API
-key, and every problem is reported like any other ``Violation`` of its ``image_urls[i]`` field.
+key, from public hosts only (unless the client's ``base_url`` is loopback) and through checked
+redirects (``_fetch.py``): the preflight runs on the caller's machine, so an image URL must not
+make it fetch 169.254.169.254 or a private address. Every problem is reported like any other
+``Violation`` of its ``image_urls[i]`` field.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import httpx
 
 from ._config import ConfigurationError
 from ._errors import Violation
+from ._fetch import FetchRefused
 from ._rules import ModelRules
 
 __all__ = ["FETCH_CAP", "ImageBuffer", "inspect_image", "unreachable"]
@@ -62,7 +66,9 @@ class ImageBuffer:
 
 
 def unreachable(index: int, error: Exception) -> Violation:
-    """The violation of an input image that could not be fetched at all."""
+    """The violation of an input image that could not be fetched at all, or that this machine may not fetch."""
+    if isinstance(error, FetchRefused):  # a host or redirect the preflight refuses: EvoLink could not reach it either
+        return Violation(f"image_urls[{index}]", str(error), "an image on a public http(s) host")
     return Violation(f"image_urls[{index}]", f"could not be fetched ({type(error).__name__})", "a reachable image")
 
 

@@ -7,7 +7,13 @@ network.
 Deliberate differences from the spec's JSON Schema (the contract tests list them too):
 
 - ``callback_url`` must also name a public host (the spec can only say so in prose) and may not
-  contain a backslash (parsers disagree on where its host ends).
+  contain a backslash (parsers disagree on where its host ends). Hosts are read as a browser reads
+  them (percent-decoded, IDNA-mapped: ``_addresses.py``) before that check.
+- An image URL's host must be a valid name once percent-decoded and IDNA-mapped (``xn--`` is not),
+  and an IPv6 literal must be public. The spec's pattern admits only IPv6 literals shaped as global
+  unicast (``2000::/3``, the only public range); the wrapper also refuses the non-public blocks inside
+  it (``2001:db8::/32`` and the like). Other image hosts are not checked for being public: EvoLink,
+  not this machine, fetches them (and a local fake serves inputs on loopback).
 - ``n`` must be a Python ``int``: JSON Schema counts ``2.0`` as an integer; the wire format does not
   need to.
 - Text must be valid Unicode: a lone surrogate is a string to JSON Schema, but UTF-8 cannot carry it.
@@ -24,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._addresses import host_problem
+from ._addresses import host_problem, normalise_host
 from ._errors import RequestValidationError, Violation
 from ._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
 
@@ -80,9 +86,29 @@ RULES: Mapping[str, ModelRules] = {rules.model: rules for rules in (WAN_RULES, Q
 # "$(?!\n)" is "end of string" in Python's dialect and in ECMA-262.
 _URI_CHARS = r"-A-Za-z0-9._~!$&'()*+,;="  # unreserved and sub-delims; "-" first, so not a range
 _PCT = r"%[0-9A-Fa-f]{2}"
+# An IPv6 literal whose first group is 2xxx or 3xxx (2000::/3, global unicast: every other block is
+# internal or reserved), in full or with one "::" after the first group, per RFC 3986's grammar
+# (the dotted-IPv4 tail form is left out). Internal literals ([::1], [fd00::1], [::ffff:a.b.c.d])
+# therefore fail the pattern, and the wrapper names the reason.
+_H16 = "[0-9A-Fa-f]{1,4}"
+
+
+def _groups(count: int) -> str:
+    return "" if count == 0 else rf"(?::{_H16})" + ("" if count == 1 else f"{{{count}}}")
+
+
+def _compressed(before: int) -> str:
+    """The first group, ``before`` more groups, "::", then at most 6 - before groups."""
+    after = 6 - before
+    more = "" if after <= 1 else rf"(?::{_H16}){{0,{after - 1}}}"
+    tail = "" if after == 0 else rf"(?:{_H16}{more})?"
+    return f"{_groups(before)}::{tail}"
+
+
+_IPV6_PUBLIC = r"\[[23][0-9A-Fa-f]{3}(?:" + "|".join([_groups(7), *map(_compressed, range(7))]) + r")\]"
 _URI_TAIL = (
     rf"(?:(?:[{_URI_CHARS}:]|{_PCT})*@)?"  # userinfo
-    rf"(?:[{_URI_CHARS}]|{_PCT})+"  # host: a name or IPv4, never empty (no [IPv6] literal)
+    rf"(?:{_IPV6_PUBLIC}|(?:[{_URI_CHARS}]|{_PCT})+)"  # host: a public IPv6 literal, a name or IPv4
     r"(?::[0-9]*)?"  # port
     rf"(?:/(?:[{_URI_CHARS}:@]|{_PCT})*)*"  # path
     rf"(?:\?(?:[{_URI_CHARS}:@/?]|{_PCT})*)?"  # query
@@ -129,16 +155,34 @@ def _check_image_urls(urls: Any, rules: ModelRules) -> list[Violation]:
     found = []
     if not low <= len(urls) <= high:
         found.append(Violation("image_urls", f"has {len(urls)} URLs", limit))
+    url_limit = "http(s)://, a host name, an IPv4 or a public IPv6 literal, RFC 3986 characters only"
     for index, url in enumerate(urls):
-        if not isinstance(url, str) or not _IMAGE_URL.search(url):
-            found.append(
-                Violation(
-                    f"image_urls[{index}]",
-                    f"{_short(url)} is not an absolute http(s) URL",
-                    "http(s)://, a host name or IPv4, RFC 3986 characters only",
-                )
-            )
+        problem = _image_host_problem(url) if isinstance(url, str) else None
+        if problem is not None:
+            found.append(Violation(f"image_urls[{index}]", problem, url_limit))
+        elif not isinstance(url, str) or not _IMAGE_URL.search(url):
+            found.append(Violation(f"image_urls[{index}]", f"{_short(url)} is not an absolute http(s) URL", url_limit))
     return found
+
+
+def _url_host(url: str) -> str | None:
+    """The host of ``url`` as written (brackets dropped), or None when it has none or cannot be split."""
+    try:
+        return urllib.parse.urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def _image_host_problem(url: str) -> str | None:
+    """Why an image URL's host is refused: not a valid name, or an IPv6 literal that is not public."""
+    host = _url_host(url)
+    if not host:
+        return None  # the pattern reports it
+    try:
+        normalise_host(host)
+    except ValueError as error:
+        return str(error)
+    return host_problem(host) if ":" in host else None
 
 
 def _check_n(n: Any, rules: ModelRules) -> list[Violation]:
@@ -163,16 +207,16 @@ def _check_callback_url(url: Any, rules: ModelRules) -> list[Violation]:
         return [Violation("callback_url", f"must be a string, not {type(url).__name__}", limit)]
     if len(url) > rules.callback_url_max:
         return [Violation("callback_url", f"has {len(url)} characters", limit)]
-    if not _CALLBACK_URL.search(url):
-        return [Violation("callback_url", f"{_short(url)} is not an absolute https URL", limit)]
     if "\\" in url:
         return [Violation("callback_url", "contains a backslash", limit)]
-    try:
-        host = urllib.parse.urlsplit(url).hostname or ""
-    except ValueError as error:
-        return [Violation("callback_url", f"cannot be parsed ({error})", limit)]
-    problem = host_problem(host)
-    return [Violation("callback_url", problem, limit)] if problem else []
+    host = _url_host(url)
+    # The host's own problem first: "[::1] is loopback" says more than "not a URL the pattern admits".
+    problem = host_problem(host) if host else None
+    if problem:
+        return [Violation("callback_url", problem, limit)]
+    if not _CALLBACK_URL.search(url) or host is None:
+        return [Violation("callback_url", f"{_short(url)} is not an absolute https URL", limit)]
+    return []
 
 
 def _check_extra_body(extra: Any) -> list[Violation]:

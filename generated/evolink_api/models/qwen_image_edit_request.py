@@ -35,8 +35,10 @@ class QwenImageEditRequest:
     """ HTTPS URL called when the task completes, fails or is cancelled, after billing is settled,
     with the same body as `GET /v1/tasks/{task_id}`; 10 s timeout, up to 3 retries (1 s, 2 s,
     4 s); any 2xx counts as delivered. At most 2048 characters. Internal addresses are refused
-    (127.0.0.1, 10.x.x.x, 172.16-31.x.x, 192.168.x.x and the like); JSON Schema cannot express
-    that, the client checks it. Callbacks are not signed: confirm by fetching the task.
+    (127.0.0.1, 10.x.x.x, 172.16-31.x.x, 192.168.x.x and the like, in any notation, after
+    percent-decoding: `https://%31%32%37.0.0.1/` is loopback); the pattern refuses internal IPv6
+    literals as the ImageUrl pattern does, the rest JSON Schema cannot express: the client
+    checks it. Callbacks are not signed: confirm by fetching the task.
      """
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,20 +1,24 @@
 """``evolink-images``: the command line (installed with the ``cli`` extra for ``demo`` and ``serve-fake``).
 
-Errors are one line on stderr, never a traceback, with a distinct exit code for invalid input (2),
-an API error (3), a failed or cancelled task (4) and a timeout (5). The API key comes only from
-``EVOLINK_API_KEY`` and never appears in the output.
+Errors are one line on stderr, never a traceback, with a distinct exit code for invalid input (2,
+local files and folders included), an API error or a failed download (3), a failed or cancelled task
+(4) and a timeout (5). Once a POST may have reached the server, every error and Ctrl-C names
+the task, or says plainly that one may exist and how to find it. The API key comes only from
+``EVOLINK_API_KEY`` and never appears in the output: every line printed is redacted, and values
+echoed back are cut to a readable length.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 
 from .._client import Client
-from .._config import ENV_API_KEY, ConfigurationError
+from .._config import ConfigurationError
 from .._errors import (
+    DownloadError,
     EvoLinkError,
     RequestValidationError,
     TaskCancelledError,
@@ -25,6 +29,7 @@ from ._batch_command import batch
 from ._commands import Session, download, edit, status, stderr, validate_only
 from ._contract_command import contract_check
 from ._fake_commands import demo, serve_fake
+from ._output import cut, redact
 from ._parser import EXIT_CODES, build_parser
 
 __all__ = ["main"]
@@ -41,11 +46,6 @@ COMMANDS = {
 }
 
 
-def _redact(text: str) -> str:
-    key = os.environ.get(ENV_API_KEY, "").strip()
-    return text.replace(key, "<redacted>") if len(key) >= 8 else text
-
-
 def main(argv: Sequence[str] | None = None, *, client_factory: Callable[[str | None], Client] | None = None) -> int:
     """Run the command line; return the exit code.
 
@@ -59,39 +59,77 @@ def main(argv: Sequence[str] | None = None, *, client_factory: Callable[[str | N
     try:
         return COMMANDS[args.command](session, args)
     except RequestValidationError as error:
-        problems = "; ".join(str(violation) for violation in error.violations)
+        problems = "; ".join(cut(str(violation)) for violation in error.violations)
         return _fail(session, "invalid input", f"invalid request: {problems}", error)
     except ConfigurationError as error:
         return _fail(session, "invalid input", str(error), error)
     except (TaskFailedError, TaskCancelledError) as error:
         return _fail(session, "task failed or cancelled", str(error), error)
     except WaitTimeoutError as error:
-        hint = f"; resume with: evolink-images status {error.task_id} --wait"
-        return _fail(session, "timeout", str(error) + hint, error)
+        return _fail(session, "timeout", str(error), error)
     except EvoLinkError as error:
         return _fail(session, "API error", str(error), error)
+    except (OSError, UnicodeError) as error:
+        # Local input the commands read or write (a missing or binary file, a file where a folder
+        # should be): the user's to fix, not a bug.
+        return _fail(session, "invalid input", _local_problem(error), error)
     except Exception as error:
-        stderr(f"error: unexpected {type(error).__name__}: {_redact(str(error))} (please report it)")
-        return EXIT_CODES["internal error"]
+        return _fail(session, "internal error", f"unexpected {type(error).__name__}: {error} (please report it)", error)
     except KeyboardInterrupt:
-        if session.task_id:
-            stderr(
-                f"\ninterrupted; task {session.task_id} goes on. "
-                f"Resume with: evolink-images status {session.task_id} --wait"
-            )
-        else:
-            stderr("\ninterrupted")
-        return EXIT_CODES["interrupted"]
+        stderr("")  # end the progress line the interrupt cut short
+        return _fail(session, "interrupted", "interrupted", None, prefix="")
     finally:
         session.close()
 
 
-def _fail(session: Session, kind: str, message: str, error: EvoLinkError) -> int:
-    text = _redact(message).replace("\n", " ")
-    stderr(f"error: {text}")
+def _local_problem(error: OSError | UnicodeError) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return (
+            f"an input file is not UTF-8 text (byte {error.object[error.start : error.start + 1]!r} at {error.start})"
+        )
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {error.strerror or type(error).__name__}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _task_note(session: Session, error: BaseException | None) -> tuple[str | None, bool, str]:
+    """The task this run may have created, whether one may exist, and what to tell the user about it."""
+    task_id = getattr(error, "task_id", None) or session.task_id
+    if task_id:
+        known = session.created or error is None or isinstance(error, WaitTimeoutError | DownloadError)
+        if not known or isinstance(error, TaskFailedError | TaskCancelledError):
+            # Nothing to resume: the task ended, or the id is the user's own and the error may be
+            # that it does not exist (status/download of an unknown id).
+            return task_id, session.created, ""
+        completed = session.completed or isinstance(error, DownloadError)
+        if completed:
+            again = f"evolink-images download {task_id} --out {shlex.quote(str(session.out or 'DIR'))}"
+            return task_id, True, f"task {task_id} is completed; fetch its results again with: {again}"
+        return task_id, True, f"task {task_id} goes on; resume with: evolink-images status {task_id} --wait"
+    if session.submitting or getattr(error, "task_may_exist", False):
+        note = (
+            "a task may have been created (and billed) although its id never arrived: check your recent tasks"
+            " (the EvoLink dashboard's task history) before submitting again"
+        )
+        return None, True, note
+    return None, False, ""
+
+
+def _fail(session: Session, kind: str, message: str, error: BaseException | None, *, prefix: str = "error: ") -> int:
+    task_id, may_exist, note = _task_note(session, error)
+    text = cut(message.replace("\n", " "))
+    if note and not (task_id is None and "may have been created" in text):  # an APIError may say it already
+        text = f"{text}; {note}"
+    stderr(f"{prefix}{text}")
     if session.as_json:
-        details = {"kind": kind, "type": type(error).__name__, "message": text, "task_id": error.task_id}
-        print(json.dumps({"error": details}))
+        details = {
+            "kind": kind,
+            "type": type(error).__name__ if error is not None else "KeyboardInterrupt",
+            "message": text,
+            "task_id": task_id,
+            "task_may_exist": may_exist,
+        }
+        print(redact(json.dumps({"error": details})))
     return EXIT_CODES[kind]
 
 

@@ -15,14 +15,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._arguments import check_seconds
 from .._client import Client
+from .._download import folder_problem
 from .._errors import RequestValidationError, Violation
 from .._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
 from .._rules import check, validate
 from .._task import Task
+from ._output import cut, redact
 from ._progress import Progress
 
-__all__ = ["Session", "build_request", "download", "edit", "run_edit", "status", "task_summary", "validate_only"]
+__all__ = [
+    "Session",
+    "build_request",
+    "check_out",
+    "cut",
+    "download",
+    "edit",
+    "redact",
+    "run_edit",
+    "status",
+    "task_summary",
+    "validate_only",
+]
 
 
 @dataclass
@@ -32,6 +47,14 @@ class Session:
     client_factory: Callable[[], Client]
     as_json: bool = False
     task_id: str | None = None
+    submitting: bool = False
+    """True from the moment a POST may have left until its task id is known."""
+    created: bool = False
+    """True once this run created ``task_id`` (a paid task the user may not know of yet)."""
+    completed: bool = False
+    """True once ``task_id`` is known to be completed: only its download is left."""
+    out: Path | None = None
+    """Where the results go, for the hint that fetches them again."""
     _client: Client | None = field(default=None, repr=False)
 
     @property
@@ -48,7 +71,7 @@ class Session:
 
     def emit(self, text: str, data: dict[str, Any]) -> None:
         """Print the human line, or the JSON document with --json (then nothing else on stdout)."""
-        print(json.dumps(data, indent=2) if self.as_json else text)
+        print(redact(json.dumps(data, indent=2) if self.as_json else text))
 
 
 def task_summary(task: Task) -> dict[str, Any]:
@@ -85,12 +108,29 @@ def validate_only(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+def check_out(out: Path, option: str = "--out") -> Path:
+    """Make sure ``out`` is a folder we can write into (creating it), before anything is paid for."""
+    problem = folder_problem(out)
+    if problem is not None:
+        raise RequestValidationError([Violation(option, f"{str(out)!r}: {problem}", "a folder you can write into")])
+    return out
+
+
 def run_edit(session: Session, request: ImageEditRequest, *, out: Path, timeout: float, wait: bool = True) -> int:
-    """Validate, submit, wait with progress, download; print the paths (shared by edit and demo)."""
+    """Validate, submit, wait with progress, download; print the paths (shared by edit and demo).
+
+    Every local precondition (the request, the timeout, the output folder) is checked before the
+    POST: after it, a failure costs a task.
+    """
     validate(request)
+    timeout = check_seconds("--timeout", timeout)
+    if wait:
+        check_out(out)
     client = session.client
+    session.submitting = True  # from here a Ctrl-C or an error may leave a task behind
     task = client.submit(request)
-    session.task_id = task.id
+    session.task_id, session.created = task.id, True
+    session.submitting = False
     if not wait:
         session.emit(f"submitted {task.id}; follow it with: evolink-images status {task.id} --wait", task_summary(task))
         return 0
@@ -99,6 +139,7 @@ def run_edit(session: Session, request: ImageEditRequest, *, out: Path, timeout:
         task = client.wait(task, timeout=timeout, on_update=progress)
     finally:
         progress.finish()
+    session.completed, session.out = True, out
     paths = client.download(task, out)
     lines = "\n".join(str(path) for path in paths)
     session.emit(lines, {"task": task_summary(task), "files": [str(path) for path in paths]})
@@ -131,13 +172,15 @@ def status(session: Session, args: argparse.Namespace) -> int:
 
 def download(session: Session, args: argparse.Namespace) -> int:
     """``download``: save a completed task's results."""
-    session.task_id = args.task_id
+    session.task_id, session.out = args.task_id, Path(args.out)
+    out = check_out(Path(args.out))
     task = session.client.get_task(args.task_id)
-    paths = session.client.download(task, Path(args.out))
+    session.completed = task.is_completed
+    paths = session.client.download(task, out)
     session.emit("\n".join(str(path) for path in paths), {"task": task_summary(task), "files": [str(p) for p in paths]})
     return 0
 
 
 def stderr(text: str) -> None:
-    """Print one line on stderr."""
-    print(text, file=sys.stderr)
+    """Print one line on stderr, redacted."""
+    print(redact(text), file=sys.stderr)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from .._task import Task
+from ._output import cut, redact
 
 __all__ = ["Progress"]
 
@@ -37,9 +38,10 @@ class Progress:
         if task.estimated_time is not None:
             self._estimate = task.estimated_time
         elapsed = self._clock() - self._start
-        line = f"{task.id}  {task.status:<10} {task.progress:>3}%  elapsed {elapsed:5.1f}s"
+        line = f"{cut(task.id, 80)}  {cut(task.status, 40):<10} {task.progress:>3}%  elapsed {elapsed:5.1f}s"
         if self._estimate is not None and not task.is_terminal:
             line += f"  ~{max(self._estimate - elapsed, 0):.0f}s left (estimate {self._estimate:.0f}s)"
+        line = redact(line)
         if self._live:
             self._stream.write(f"\r\x1b[K{line}")
             self._drawn = True

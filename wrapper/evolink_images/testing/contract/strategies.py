@@ -36,6 +36,12 @@ URLS = [
     "https://example.com/%zz",
     "https://[::1]/a.png",
     "",
+    "https://[2606:4700::1111]/a.png",
+    "https://[2001:db8::1]/a.png",
+    "https://[fd00::1]/a.png",
+    "https://[::ffff:169.254.169.254]/a.png",
+    "https://xn--/x",
+    "https://%31%32%37.0.0.1/a.png",
 ]
 CALLBACKS = [
     "https://hooks.example.com/done",
@@ -51,6 +57,14 @@ CALLBACKS = [
     "https://hooks.example.com/" + "a" * (2048 - 26),
     "https://hooks.example.com/" + "a" * (2049 - 26),
     "https://hooks.example.com/a\\b",
+    "https://%31%32%37.0.0.1/cb",
+    "https://%6c%6f%63%61%6c%68%6f%73%74/cb",
+    "https://localhost%2e/cb",
+    "https://xn--/x",
+    "https://[2606:4700::1111]/cb",
+    "https://[::1]/cb",
+    "https://[fd00::1]/cb",
+    "https://[::ffff:169.254.169.254]/cb",
 ]
 
 

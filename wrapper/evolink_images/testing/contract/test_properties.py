@@ -4,6 +4,8 @@ Deliberate differences between the wrapper's validation and the spec's schema (t
 stricter, never laxer):
 
 - ``callback_url`` must name a public host: the spec can say so only in prose.
+- An image URL's host must be a valid name once decoded, and an IPv6 literal a public one: the
+  spec's pattern admits 2000::/3 literals, some blocks of which are not public (``2001:db8::/32``).
 - ``n`` must be a Python int: JSON Schema counts ``2.0`` as an integer.
 - ``extra_body`` fields are sent on purpose although the spec rejects unknown fields.
 """
@@ -29,7 +31,7 @@ from evolink_images import (
     WaitTimeoutError,
     WanImageToImage,
 )
-from evolink_images._addresses import host_problem
+from evolink_images._addresses import host_problem, normalise_host
 from evolink_images._responses import error_from_response
 from evolink_images._rules import check
 from evolink_images._wire import Redactor
@@ -42,10 +44,23 @@ from .strategies import OUTCOMES, TRANSIENT_FAULTS, Drawn, requests, spec_bodies
 DOCUMENTED = {"model", "prompt", "image_urls", "n", "callback_url"}
 
 
+def image_host_refused(url: object) -> bool:
+    """True when an image URL's host is not a valid name, or is an IPv6 literal that is not public."""
+    try:
+        host = urllib.parse.urlsplit(url).hostname if isinstance(url, str) else None
+        if host:
+            normalise_host(host)
+    except ValueError:
+        return True
+    return bool(host and ":" in host and host_problem(host))
+
+
 def deliberate_difference(drawn: Drawn) -> bool:
     """True when the wrapper refuses on purpose what the spec's schema would accept."""
     callback = drawn.body.get("callback_url")
     if isinstance(callback, str) and host_problem(urllib.parse.urlsplit(callback).hostname or ""):
+        return True
+    if any(image_host_refused(url) for url in drawn.body.get("image_urls", [])):
         return True
     if isinstance(drawn.body.get("n"), float):
         return True
