@@ -6,19 +6,28 @@ decision (finished? failed? how long to sleep? deadline passed?) and never does 
 drivers in ``_client.py`` and ``_async_client.py`` are a few lines each, and the tests run it with
 a fake clock.
 
-The schedule aims at the task's expected end: the create response's ``estimated_time`` at first,
-then, once the task reports progress, the end that progress implies (a task 40% done after 12 s
-ends near 30 s), which corrects an estimate that was off. While the end is far, it sleeps half the
-time left (few polls); close to it, it polls at ``min_interval``; past it, it backs off from
-``min_interval`` by ``backoff`` up to ``max_interval``. Without any estimate, it backs off from the
-start.
+The schedule (``PollSchedule``) decides from the task's own readings (``Evidence``):
+
+- Queue time is not work: the work clock starts when the task is last seen ``pending``.
+- The expected end comes from the progress *rate* between readings whose progress differs, never
+  from the creation time. A rate is extrapolated at most as far ahead as the work already seen.
+- While the end is far, it sleeps half the time left; near it, down to ``min_interval``; past it,
+  the sleep grows back to ``max_interval``.
+- Without a rate, ``estimated_time`` only says how soon the task cannot be done (three tenths of
+  it); after that, it polls every ``max_interval``: nothing says the end is at the estimate rather
+  than around it, and a fixed interval is the best plan when nothing is known.
+- No sleep is longer than ``max_interval`` (the lag one is willing to pay) unless the evidence says
+  the end is further away than that, and none is longer than ``max_far_interval``.
+
+``benchmarks/polling.py`` measures it against every fixed interval on task models that break
+each of these assumptions in turn (queueing, stalls, steps, biased estimates, latency, 429s).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._errors import (
     APIConnectionError,
@@ -31,7 +40,18 @@ from ._errors import (
 )
 from ._task import Task
 
-__all__ = ["Poll", "PollSchedule", "Sleep", "drive", "drive_async", "is_transient", "outcome", "wait_flow"]
+__all__ = [
+    "Evidence",
+    "Poll",
+    "PollSchedule",
+    "Reading",
+    "Sleep",
+    "drive",
+    "drive_async",
+    "is_transient",
+    "outcome",
+    "wait_flow",
+]
 
 logger = logging.getLogger("evolink_images")
 
@@ -53,47 +73,131 @@ Flow = Generator[Step, Task | EvoLinkError | None, Task]
 
 
 @dataclass(frozen=True)
+class Reading:
+    """One poll's answer: when it came back (``clock`` seconds), the status and the progress."""
+
+    at: float
+    status: str
+    progress: int
+
+
+@dataclass
+class Evidence:
+    """What the flow knows about one task: its estimate and its own history of readings.
+
+    Built by ``wait_flow`` (``add`` for each successful poll) and read by ``PollSchedule``. Only the
+    task's own readings count; nothing here assumes how fast tasks go in general.
+    """
+
+    started: float
+    """The ``clock`` value at which the wait started (or the task was created, when known)."""
+    estimate: float | None = None
+    """The create response's ``estimated_time``, if any."""
+    work_from: float | None = None
+    """The earliest the work may have started (the last ``pending`` reading); None while queued."""
+    changes: list[Reading] = field(default_factory=list)
+    """The first reading of each new progress value while working (the evidence of a rate)."""
+    pending_at: float | None = None
+    """When the task was last seen ``pending``."""
+    polls: int = 0
+    """Polls made so far, failed ones included."""
+
+    def add(self, reading: Reading) -> None:
+        """Record a reading. Queue time is not work: the work clock starts when ``pending`` ends."""
+        if reading.status == "pending":
+            self.pending_at = reading.at
+        elif self.work_from is None:
+            self.work_from = self.started if self.pending_at is None else self.pending_at
+            self.changes.append(reading)
+        elif reading.progress != self.changes[-1].progress:
+            self.changes.append(reading)
+
+
+@dataclass(frozen=True)
 class PollSchedule:
-    """The shape of the polling schedule (seconds)."""
+    """How long to sleep between polls, decided from the task's own readings (seconds).
+
+    Args:
+        min_interval: the shortest sleep.
+        max_interval: the longest sleep while the end is near, past or unknown: about the worst lag.
+        far_fraction: while the expected end is far, sleep this fraction of the time left.
+        max_far_interval: the longest sleep ever; default ``12 * max_interval``.
+        estimate_trust: without progress, the task is taken to need at least this fraction of its
+            ``estimated_time`` of work; sleeps may reach that point, then ``max_interval`` caps them.
+        rate_horizon: a rate seen over ``w`` seconds of work is extrapolated at most
+            ``rate_horizon * w`` ahead in one sleep (progress may speed up).
+        overdue_growth: past the expected end, the sleep is ``min_interval`` plus this fraction of
+            the time overdue (up to ``max_interval``).
+        resolution: less time than this before an expected end counts as having reached it.
+    """
 
     min_interval: float = 1.0
-    max_interval: float = 5.0
+    max_interval: float = 6.0
     far_fraction: float = 0.5
-    backoff: float = 1.5
-    default_estimate: float | None = None
-    """The estimate to assume when the task brought none (None: back off from the start)."""
+    max_far_interval: float | None = None
+    estimate_trust: float = 0.3
+    rate_horizon: float = 1.0
+    overdue_growth: float = 0.5
     resolution: float = 0.05
-    """Less time than this before the expected end counts as having reached it (no float-noise sleeps)."""
 
-    def reached(self, since_created: float, estimate: float | None) -> bool:
-        """True once the expected end has come (always, without an estimate)."""
-        estimate = self.default_estimate if estimate is None else estimate
-        return estimate is None or since_created + self.resolution >= estimate
+    @property
+    def far_cap(self) -> float:
+        """The longest sleep ever."""
+        return 12 * self.max_interval if self.max_far_interval is None else self.max_far_interval
 
-    def estimate_from_progress(self, since_created: float, progress: int) -> float | None:
-        """Return the total duration a task ``progress`` percent done after ``since_created`` s implies.
+    def rate(self, evidence: Evidence) -> float | None:
+        """Return the progress rate (percent per second) that readings which differ imply, or None.
 
-        Progress is a whole percentage, so the true fraction lies in [p, p + 1); the middle is used.
-        None when progress says nothing (0, or 100 and beyond).
+        The faster of the last step's rate and the rate over all steps: progress that speeds up is
+        seen at once, and a rate that slows down errs towards polling sooner. Each value is dated by
+        its first reading, so the unknown moment of each change biases both ends alike.
         """
-        if not 0 < progress < 100 or since_created <= 0:
+        changes = evidence.changes
+        if len(changes) < 2:
             return None
-        return since_created * 100 / (progress + 0.5)
+        first, before, last = changes[0], changes[-2], changes[-1]
+        rates = [(b.progress - a.progress) / (b.at - a.at) for a, b in ((first, last), (before, last)) if b.at > a.at]
+        positive = [rate for rate in rates if rate > 0]
+        return max(positive) if positive else None
 
-    def next_delay(self, since_created: float, estimate: float | None, polls_after_estimate: int) -> float:
-        """Return the sleep before the next poll.
+    def expected_end(self, evidence: Evidence) -> float | None:
+        """Return the ``clock`` value at which the task should end: from progress, else the estimate."""
+        rate = self.rate(evidence)
+        if rate is not None:
+            last = evidence.changes[-1]
+            return last.at + (100 - last.progress) / rate
+        if evidence.work_from is not None and evidence.estimate is not None:
+            return evidence.work_from + evidence.estimate
+        return None
 
-        Args:
-            since_created: seconds since the task was created (as far as the client knows).
-            estimate: the task's ``estimated_time``, if any.
-            polls_after_estimate: polls already made after the estimated end.
-        """
-        expected = self.default_estimate if estimate is None else estimate
-        if expected is not None and not self.reached(since_created, expected):
-            left = expected - since_created
-            return min(max(left * self.far_fraction, self.min_interval), left, self.max_interval * 6)
-        growth = self.min_interval * self.backoff ** max(polls_after_estimate, 0)
-        return float(min(growth, self.max_interval))
+    def next_delay(self, evidence: Evidence, now: float) -> float:
+        """Return the sleep before the next poll, ``now`` being the ``clock`` value."""
+        return float(min(max(self._delay(evidence, now), self.min_interval), self.far_cap))
+
+    def _delay(self, evidence: Evidence, now: float) -> float:
+        estimate = evidence.estimate
+        if evidence.work_from is None:
+            # Queued: however long the queue, the work itself is still to come.
+            return self.estimate_trust * estimate if estimate else self.max_interval
+        worked = now - evidence.work_from
+        end = self.expected_end(evidence)
+        if self.rate(evidence) is not None and end is not None:
+            left = end - now
+            if left <= self.resolution:
+                return self._overdue(-left)
+            far = self.far_fraction * left
+            return far if far <= self.max_interval else min(far, max(self.rate_horizon * worked, self.max_interval))
+        if estimate:
+            before_any_end = self.estimate_trust * estimate - worked
+            if before_any_end > self.resolution:
+                return before_any_end
+            # Nothing says the end is at the estimate rather than anywhere around it: poll evenly
+            # (a burst at the estimate, or a back-off after it, measured worse on the benchmark).
+            return self.max_interval
+        return self._overdue(worked)
+
+    def _overdue(self, overdue: float) -> float:
+        return min(self.min_interval + self.overdue_growth * overdue, self.max_interval)
 
 
 def is_transient(error: EvoLinkError) -> bool:
@@ -147,9 +251,10 @@ def wait_flow(
     deadline = start + timeout
     last = first if isinstance(first, Task) else None
     task_id = first.id if isinstance(first, Task) else first
-    estimate = last.estimated_time if last else None
-    created = start if created_at is None else created_at
-    polls_after_estimate = 0
+    evidence = Evidence(started=start if created_at is None else created_at)
+    if last is not None:
+        evidence.estimate = last.estimated_time
+        evidence.add(Reading(evidence.started, last.status, last.progress))
     # The last poll is made this long before the deadline, so that its request ends in time.
     reserve = min(schedule.min_interval, timeout / 10)
     if last is not None and on_update is not None:
@@ -163,24 +268,17 @@ def wait_flow(
             room = deadline - reserve - now
             if room <= 0:
                 raise WaitTimeoutError(last or _unseen(task_id), timeout)
-            since = now - created
-            delay = min(schedule.next_delay(since, estimate, polls_after_estimate), room)
-            if schedule.reached(since, estimate):
-                polls_after_estimate += 1
-            yield Sleep(delay)
+            yield Sleep(min(schedule.next_delay(evidence, now), room))
         need_poll_now = False
+        asked = clock()
+        evidence.polls += 1
         result = yield Poll()
         if isinstance(result, Task):
             if _changed(last, result) and on_update is not None:
                 on_update(result)
-            # Progress is the freshest estimate (a task 40% done after 12 s ends near 30 s), but only
-            # when it moves: a stalled progress must not push the expected end ever further out.
-            moved = last is None or result.progress > last.progress
             last = result
-            from_progress = schedule.estimate_from_progress(clock() - created, result.progress)
-            if moved and from_progress is not None and not result.is_terminal:
-                estimate = from_progress
-                polls_after_estimate = 0
+            # The reading is dated halfway through its request: the server read the task in between.
+            evidence.add(Reading((asked + clock()) / 2, result.status, result.progress))
             logger.debug("poll of task %s: %s %d%%", task_id, result.status, result.progress)
         elif isinstance(result, EvoLinkError):
             if not is_transient(result):
