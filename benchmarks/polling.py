@@ -19,10 +19,14 @@ real ``Client.wait`` on a sample of tasks and requires the same polls and lags, 
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import json
 import math
 import random
 import statistics
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -34,18 +38,22 @@ from evolink_images.testing.payloads import error_json, task_json
 
 __all__ = [
     "CONDITIONS",
+    "FRONTIER",
     "MODELS",
     "BackoffSchedule",
     "Conditions",
-    "FixedSchedule",
+    "FaultPlan",
     "Figures",
+    "FixedSchedule",
     "Scenario",
     "ScenarioResult",
     "TaskModel",
     "TaskSpec",
-    "cross_check",
+    "main",
+    "measure_client",
     "replay",
     "run",
+    "tables",
 ]
 
 REQUEST = WanImageToImage("Make it night", ["https://example.com/a.png"])
@@ -200,26 +208,55 @@ class Scenario:
         return self.model.name if not self.conditions.latency else f"{self.model.name} + latency/faults"
 
 
-class _Faults:
-    """Which polls fail: a countdown drawn from the task's own seed (so every strategy meets the same)."""
+class FaultPlan:
+    """A task's fault draws (which polls fail, with 429 or 503) and retry jitter, made once per task.
+
+    Every strategy meets the same faults: the server and ``replay`` read the same plan.
+    """
 
     def __init__(self, seed: int, rate: float) -> None:
         self._rng = random.Random(seed)  # noqa: S311 - simulation
+        self._jitter_rng = random.Random(seed)  # noqa: S311 - the retry transport's jitter, seeded alike
         self._rate = rate
-        self._left = self._gap()
+        self.events: list[tuple[float, int]] = []
+        """``(successful polls before the failure, its status)``, in order."""
+        self.jitter: list[float] = []
+        """The retry transport's jitter draws, in order (``random.random`` seeded with ``seed``)."""
 
-    def _gap(self) -> float:
-        if not self._rate:
-            return math.inf
-        return math.floor(math.log(1.0 - self._rng.random()) / math.log(1.0 - self._rate))
+    def event(self, index: int) -> tuple[float, int]:
+        """The ``index``-th failure."""
+        while len(self.events) <= index:
+            if not self._rate:
+                self.events.append((math.inf, 0))
+                continue
+            gap = math.floor(math.log(1.0 - self._rng.random()) / math.log(1.0 - self._rate))
+            self.events.append((gap, 429 if self._rng.random() < 0.5 else 503))
+        return self.events[index]
+
+    def jitter_at(self, index: int) -> float:
+        """The ``index``-th jitter draw."""
+        while len(self.jitter) <= index:
+            self.jitter.append(self._jitter_rng.random())
+        return self.jitter[index]
+
+
+class _Faults:
+    """A cursor over a ``FaultPlan``."""
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self._plan = plan
+        self._index = 0
+        self._left, self._status = plan.event(0)
+        self._draws = 0
 
     def next(self) -> int | None:
         """Return the status of the next poll's failure (429 or 503), or None when it succeeds."""
         if self._left > 0:
             self._left -= 1
             return None
-        status = 429 if self._rng.random() < 0.5 else 503
-        self._left = self._gap()
+        status = self._status
+        self._index += 1
+        self._left, self._status = self._plan.event(self._index)
         return status
 
     def skip(self, polls: int) -> int:
@@ -227,6 +264,11 @@ class _Faults:
         ok = int(min(polls, self._left))
         self._left -= ok
         return ok
+
+    def jitter(self) -> float:
+        """The next jitter draw."""
+        self._draws += 1
+        return self._plan.jitter_at(self._draws - 1)
 
 
 # -- The real client, on a simulated clock ------------------------------------------------------
@@ -267,22 +309,24 @@ class Server:
         self.spec: TaskSpec | None = None
         self.created = 0.0
         self.polls = 0
-        self.faults = _Faults(0, 0.0)
+        self.faults = _Faults(FaultPlan(0, 0.0))
 
-    def start(self, spec: TaskSpec) -> None:
-        """Serve ``spec`` next (created by the next POST)."""
+    def start(self, spec: TaskSpec, plan: FaultPlan) -> None:
+        """Serve ``spec`` next (created by the next POST), failing the polls ``plan`` says."""
         self.spec, self.polls = spec, 0
-        self.faults = _Faults(spec.seed, self.conditions.fault_rate)
+        self.faults = _Faults(plan)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Answer halfway through the request's latency, as a server would."""
-        assert self.spec is not None
+        spec = self.spec
+        if spec is None:
+            raise RuntimeError("no task to serve: call start() first")
         half = self.conditions.latency / 2
         self.clock.now += half
         if request.method == "POST":
             self.created = self.clock.now
             body = json.loads(self.bodies["pending", 0])
-            body["task_info"]["estimated_time"] = self.spec.estimate
+            body["task_info"]["estimated_time"] = spec.estimate
             response = httpx.Response(200, json=body)
         else:
             self.polls += 1
@@ -290,13 +334,15 @@ class Server:
             if failure is not None:
                 response = httpx.Response(failure, content=self.errors[failure], headers=_JSON)
             else:
-                state = self.spec.state(self.clock.now - self.created)
+                state = spec.state(self.clock.now - self.created)
                 response = httpx.Response(200, content=self.bodies[state], headers=_JSON)
         self.clock.now += half
         return response
 
 
-def measure_client(schedule: PollSchedule, specs: list[TaskSpec], conditions: Conditions) -> list[tuple[int, float]]:
+def measure_client(
+    schedule: PollSchedule, specs: list[TaskSpec], plans: list[FaultPlan], conditions: Conditions
+) -> list[tuple[int, float]]:
     """Run each task through the real ``Client.wait`` with ``schedule``; return ``(polls, lag)`` per task."""
     clock = SimClock()
     server = Server(clock, conditions)
@@ -310,9 +356,9 @@ def measure_client(schedule: PollSchedule, specs: list[TaskSpec], conditions: Co
     )
     results = []
     with client:
-        for spec in specs:
-            server.start(spec)
-            random.seed(spec.seed)  # the retry transport's jitter, as replay() draws it
+        for spec, plan in zip(specs, plans, strict=True):
+            server.start(spec, plan)
+            random.seed(spec.seed)  # the retry transport's jitter, as the plan draws it
             task = client.submit(REQUEST)
             client.wait(task, timeout=TIMEOUT)
             end = server.created + spec.queue + spec.duration
@@ -358,7 +404,7 @@ class BackoffSchedule(PollSchedule):
 RivalSchedule = FixedSchedule | BackoffSchedule
 
 
-def replay(schedule: RivalSchedule, spec: TaskSpec, conditions: Conditions) -> tuple[int, float]:
+def replay(schedule: RivalSchedule, spec: TaskSpec, plan: FaultPlan, conditions: Conditions) -> tuple[int, float]:
     """What ``Client.wait`` does with a poll-count schedule, replayed: return ``(polls, lag)``.
 
     Submit takes one latency (the task is created halfway); ``wait`` sleeps, polls (the server reads
@@ -367,8 +413,7 @@ def replay(schedule: RivalSchedule, spec: TaskSpec, conditions: Conditions) -> t
     """
     latency, half = conditions.latency, conditions.latency / 2
     end = half + spec.queue + spec.duration  # created halfway through submit's request
-    faults = _Faults(spec.seed, conditions.fault_rate)
-    jitter = random.Random(spec.seed)  # noqa: S311 - the same draws as the real client's
+    faults = _Faults(plan)
     now, polls = latency, 0
     delays = schedule.delays()
     interval = next(delays)
@@ -397,7 +442,7 @@ def replay(schedule: RivalSchedule, spec: TaskSpec, conditions: Conditions) -> t
                 break
             now += latency
             if attempt < 2:
-                now += min(8.0, 0.5 * 2.0**attempt) * (0.5 + 0.5 * jitter.random())
+                now += min(8.0, 0.5 * 2.0**attempt) * (0.5 + 0.5 * faults.jitter())
 
 
 def fixed(interval: float) -> FixedSchedule:
@@ -435,85 +480,167 @@ def _p95(values: list[float]) -> float:
 
 @dataclass
 class ScenarioResult:
-    """A scenario's figures: the adaptive schedule, the named rivals, the frontier, the targets."""
+    """A scenario's figures: the adaptive schedule, the named rivals, the frontier, the cross-check."""
 
     scenario: Scenario
     tasks: int
     adaptive: Figures
     rivals: list[Figures]
-    frontier: list[Figures]
-    targets: list[tuple[str, bool]] = field(default_factory=list)
+    frontier: list[tuple[float, Figures]]
+    """``(interval, figures)`` for each fixed interval of ``FRONTIER``."""
+    checked: int = 0
+    """Tasks on which the named rivals also ran through the real ``Client.wait``."""
+    mismatches: list[str] = field(default_factory=list)
 
-    def dominating(self) -> Figures | None:
-        """A fixed interval at least as good on mean polls and mean lag, if any (between grid points too)."""
-        me = self.adaptive
-        points = self.frontier
-        for point in points:
-            if point.polls_mean <= me.polls_mean and point.lag_mean <= me.lag_mean:
-                return point
-        # Between two neighbouring intervals the frontier is taken as the straight segment.
-        for a, b in zip(points, points[1:], strict=False):
-            if (a.lag_mean - me.lag_mean) * (b.lag_mean - me.lag_mean) < 0:
-                share = (me.lag_mean - a.lag_mean) / (b.lag_mean - a.lag_mean)
-                polls = a.polls_mean + share * (b.polls_mean - a.polls_mean)
-                if polls <= me.polls_mean:
-                    return Figures(f"fixed ~{a.name}-{b.name}", polls, math.nan, me.lag_mean, math.nan)
+    def fixed_at_same_lag(self) -> tuple[float, float] | None:
+        """The fixed interval with the adaptive schedule's mean lag, and its mean polls (interpolated)."""
+        lag = self.adaptive.lag_mean
+        for (a_interval, a), (b_interval, b) in itertools.pairwise(self.frontier):
+            if a.lag_mean <= lag <= b.lag_mean:
+                share = (lag - a.lag_mean) / (b.lag_mean - a.lag_mean) if b.lag_mean > a.lag_mean else 0.0
+                return (
+                    a_interval + share * (b_interval - a_interval),
+                    a.polls_mean + share * (b.polls_mean - a.polls_mean),
+                )
         return None
 
+    def dominating(self) -> str | None:
+        """Name a fixed interval at least as good on mean polls and on mean lag, if any.
 
-def measure_scenario(scenario: Scenario, schedule: PollSchedule, count: int | None = None) -> ScenarioResult:
-    """Every strategy on one scenario's tasks."""
+        Every interval of the grid is tried, and so is every point of the straight segment between
+        two neighbouring ones (the frontier between grid points).
+        """
+        me = self.adaptive
+        for interval, point in self.frontier:
+            if point.polls_mean <= me.polls_mean and point.lag_mean <= me.lag_mean:
+                return f"fixed {interval:g} s: {point.polls_mean:.2f} polls, {point.lag_mean:.2f} s"
+        same = self.fixed_at_same_lag()
+        if same is not None and same[1] <= me.polls_mean:
+            return f"fixed ~{same[0]:.2f} s: {same[1]:.2f} polls at the same lag"
+        return None
+
+    def targets(self) -> list[tuple[str, bool]]:
+        """Each target of the scenario, met or not."""
+        name, me = self.scenario.name, self.adaptive
+        beaten = self.dominating()
+        checks = [
+            (
+                f"{name}: no fixed interval as good on mean polls and mean lag" + (f" ({beaten})" if beaten else ""),
+                not beaten,
+            ),
+            (f"{name}: lag p95 <= 10 s ({me.lag_p95:.2f} s)", me.lag_p95 <= 10),
+            (f"{name}: rivals replayed exactly as Client.wait runs them ({self.checked} tasks)", not self.mismatches),
+        ]
+        if self.scenario.model.name == "current" and not self.scenario.conditions.latency:
+            rivals = {rival.name: rival for rival in self.rivals}
+            five, three = rivals["fixed 5 s"], rivals["fixed 3 s"]
+            checks.append(
+                (f"{name}: fewer polls than fixed 5 s ({five.polls_mean:.1f})", me.polls_mean < five.polls_mean)
+            )
+            checks.append(
+                (f"{name}: lower mean lag than fixed 3 s ({three.lag_mean:.2f} s)", me.lag_mean < three.lag_mean)
+            )
+        return checks
+
+
+RIVALS: tuple[tuple[str, RivalSchedule], ...] = (
+    ("fixed 3 s", fixed(3.0)),
+    ("fixed 5 s", fixed(5.0)),
+    ("fixed 10 s", fixed(10.0)),
+    ("back-off 1 s x1.5 to 10 s", BACKOFF),
+)
+
+
+def measure_scenario(
+    scenario: Scenario, schedule: PollSchedule, count: int | None = None, check: int = 50
+) -> ScenarioResult:
+    """Every strategy on one scenario's tasks; the named rivals also through ``Client.wait`` on ``check`` tasks."""
     specs = scenario.model.tasks(count)
     conditions = scenario.conditions
-    adaptive = Figures.of("adaptive", measure_client(schedule, specs, conditions))
-    rivals = [
-        Figures.of(name, [replay(rival, spec, conditions) for spec in specs])
-        for name, rival in (
-            ("fixed 3 s", fixed(3.0)),
-            ("fixed 5 s", fixed(5.0)),
-            ("fixed 10 s", fixed(10.0)),
-            ("back-off 1 s x1.5 to 10 s", BACKOFF),
-        )
-    ]
-    frontier = [
-        Figures.of(f"{interval:g} s", [replay(fixed(interval), spec, conditions) for spec in specs])
-        for interval in FRONTIER
-    ]
-    result = ScenarioResult(scenario, len(specs), adaptive, rivals, frontier)
-    beaten = result.dominating()
-    result.targets.append(
-        (
-            "no fixed interval as good on mean polls and mean lag"
-            + (f" (fixed {beaten.name}: {beaten.polls_mean:.1f} polls, {beaten.lag_mean:.2f} s)" if beaten else ""),
-            beaten is None,
-        )
+    plans = [FaultPlan(spec.seed, conditions.fault_rate) for spec in specs]
+    pairs = list(zip(specs, plans, strict=True))
+
+    def replayed(rival: RivalSchedule) -> list[tuple[int, float]]:
+        return [replay(rival, spec, plan, conditions) for spec, plan in pairs]
+
+    result = ScenarioResult(
+        scenario,
+        len(specs),
+        Figures.of("adaptive", measure_client(schedule, specs, plans, conditions)),
+        [Figures.of(name, replayed(rival)) for name, rival in RIVALS],
+        [(interval, Figures.of(f"fixed {interval:g} s", replayed(fixed(interval)))) for interval in FRONTIER],
     )
-    result.targets.append((f"lag p95 <= 10 s ({adaptive.lag_p95:.2f} s)", adaptive.lag_p95 <= 10))
-    if scenario.model.name == "current":
-        by_name = {rival.name: rival for rival in rivals}
-        result.targets.append(("fewer polls than fixed 5 s", adaptive.polls_mean < by_name["fixed 5 s"].polls_mean))
-        result.targets.append(("lower mean lag than fixed 3 s", adaptive.lag_mean < by_name["fixed 3 s"].lag_mean))
+    sample = pairs[: min(check, len(pairs))]
+    result.checked = len(sample)
+    for name, rival in RIVALS:
+        real = measure_client(rival, [spec for spec, _ in sample], [plan for _, plan in sample], conditions)
+        for index, ((spec, plan), (polls, lag)) in enumerate(zip(sample, real, strict=True)):
+            want_polls, want_lag = replay(rival, spec, plan, conditions)
+            if polls != want_polls or abs(lag - want_lag) > 1e-6:
+                result.mismatches.append(
+                    f"{name}, task {index}: Client.wait {polls} polls, {lag:.6f} s; "
+                    f"replay {want_polls}, {want_lag:.6f} s"
+                )
     return result
 
 
-def cross_check(scenario: Scenario, count: int) -> list[str]:
-    """Run the named rivals through the real ``Client.wait`` on ``count`` tasks; return disagreements with ``replay``."""
-    specs = scenario.model.tasks(count)
-    problems = []
-    for name, rival in (("fixed 3 s", fixed(3.0)), ("fixed 10 s", fixed(10.0)), ("back-off", BACKOFF)):
-        real = measure_client(rival, specs, scenario.conditions)
-        for index, (spec, (polls, lag)) in enumerate(zip(specs, real, strict=True)):
-            want_polls, want_lag = replay(rival, spec, scenario.conditions)
-            if polls != want_polls or abs(lag - want_lag) > 1e-6:
-                problems.append(
-                    f"{scenario.name}, {name}, task {index}: client {polls} polls {lag:.6f} s, replay {want_polls} {want_lag:.6f} s"
-                )
-    return problems
-
-
 def run(count: int | None = None, schedule: PollSchedule | None = None) -> list[ScenarioResult]:
-    """Every model under every condition (``count`` tasks each: default the model's own count)."""
+    """Every model under every condition (``count`` tasks each; default: the model's own count)."""
     schedule = schedule or PollSchedule()
     return [
-        measure_scenario(Scenario(model, conditions), schedule, count) for model in MODELS for conditions in CONDITIONS
+        measure_scenario(Scenario(model, conditions), schedule, count, check=50 if model.count >= 1000 else 10)
+        for model in MODELS
+        for conditions in CONDITIONS
     ]
+
+
+def tables(results: list[ScenarioResult]) -> list[str]:
+    """One markdown table per task model: each strategy, clean and with latency and faults side by side."""
+    lines: list[str] = []
+    by_model: dict[str, list[ScenarioResult]] = {}
+    for result in results:
+        by_model.setdefault(result.scenario.model.name, []).append(result)
+    for name, pair in by_model.items():
+        model = pair[0].scenario.model
+        lines += [f"**{name}** ({model.describe}; {pair[0].tasks} tasks)", ""]
+        head = " | ".join(f"{c.scenario.conditions.name}: polls mean / lag mean / lag p95" for c in pair)
+        lines += [f"| schedule | {head} |", "|---|" + "---|" * len(pair)]
+        rows: list[tuple[str, list[Figures]]] = [("**adaptive**", [c.adaptive for c in pair])]
+        rows += [(rival.name, [c.rivals[index] for c in pair]) for index, rival in enumerate(pair[0].rivals)]
+        for label, figures in rows:
+            cells = " | ".join(f"{f.polls_mean:.1f} / {f.lag_mean:.2f} s / {f.lag_p95:.2f} s" for f in figures)
+            lines.append(f"| {label} | {cells} |")
+        same = []
+        for c in pair:
+            fixed_same = c.fixed_at_same_lag()
+            same.append(f"{fixed_same[1]:.1f} polls (every {fixed_same[0]:.2f} s)" if fixed_same else "-")
+        lines += [f"| fixed interval with the adaptive mean lag | {' | '.join(same)} |", ""]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.polling [--tasks N] [--png PATH]``: tables, targets, exit 1 if one is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=None, help="tasks per model (default: 1000, 200 for 10-30 min)")
+    parser.add_argument("--png", default=None, help="write the lag-against-polls chart here")
+    options = parser.parse_args(argv)
+    started = time.perf_counter()
+    results = run(options.tasks)
+    print("\n".join(tables(results)))
+    if options.png:
+        from .polling_chart import draw  # Pillow is needed only for the chart
+
+        draw(results, options.png)
+        print(f"chart: {options.png}")
+    checks = [check for result in results for check in result.targets()]
+    for result in results:
+        for mismatch in result.mismatches[:3]:
+            print(f"replay mismatch, {result.scenario.name}: {mismatch}")
+    print(f"\n{time.perf_counter() - started:.0f} s\n")
+    for name, met in checks:
+        print(f"- {'met    ' if met else 'NOT MET'} {name}")
+    return 0 if all(met for _, met in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
