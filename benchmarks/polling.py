@@ -13,8 +13,9 @@ moment the task completed to the moment ``wait`` returned).
 The rivals' schedules depend on nothing but the number of polls made (a fixed interval, a back-off),
 so they are computed by ``replay``, a replica of what ``Client.wait`` does with such a schedule
 (the same latency, the same faults, the same retry jitter). That makes a dense fixed-interval
-frontier (0.5 s to 60 s, 2% apart) affordable; ``cross_check`` runs the named rivals through the
-real ``Client.wait`` on a sample of tasks and requires the same polls and lags, task by task.
+frontier (0.5 s to 60 s, 2% apart) affordable. ``measure_scenario`` also runs the named rivals
+through the real ``Client.wait`` on a sample of tasks, and a target requires the same polls and
+lags as the replay, task by task: the replica cannot drift from the client unnoticed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import httpx
 
 from evolink_images import Client, PollSchedule, WanImageToImage
 from evolink_images._polling import Evidence
+from evolink_images._retry import RetryPolicy
 from evolink_images.testing.payloads import error_json, task_json
 
 __all__ = [
@@ -56,6 +58,8 @@ __all__ = [
     "tables",
 ]
 
+RETRIES = RetryPolicy()
+"""The client's default retry policy, which ``replay`` follows."""
 REQUEST = WanImageToImage("Make it night", ["https://example.com/a.png"])
 TIMEOUT = 4 * 3600.0
 FRONTIER = tuple(round(0.5 * 1.02**step, 4) for step in range(int(math.log(120) / math.log(1.02)) + 2))
@@ -432,7 +436,7 @@ def replay(schedule: RivalSchedule, spec: TaskSpec, plan: FaultPlan, conditions:
             now += interval
             interval = next(delays)
             steady = interval >= schedule.max_interval
-        for attempt in range(3):
+        for attempt in range(RETRIES.max_retries + 1):
             polls += 1
             failure = faults.next()
             if failure is None:
@@ -441,8 +445,8 @@ def replay(schedule: RivalSchedule, spec: TaskSpec, plan: FaultPlan, conditions:
                 now += latency
                 break
             now += latency
-            if attempt < 2:
-                now += min(8.0, 0.5 * 2.0**attempt) * (0.5 + 0.5 * faults.jitter())
+            if attempt < RETRIES.max_retries:
+                now += min(RETRIES.backoff_cap, RETRIES.backoff_base * 2.0**attempt) * (0.5 + 0.5 * faults.jitter())
 
 
 def fixed(interval: float) -> FixedSchedule:

@@ -125,6 +125,20 @@ class TestSchedule:
         seen = evidence((0, "processing", 0))
         assert [self.schedule.next_delay(seen, now) for now in (0, 4, 20)] == [1, 3, 6]
 
+    def test_progress_that_goes_backwards_is_no_rate(self) -> None:
+        seen = evidence((10, "processing", 40), (20, "processing", 30))
+        assert self.schedule.rate(seen) is None
+
+    def test_a_queued_task_has_no_expected_end(self) -> None:
+        assert self.schedule.expected_end(evidence((40, "pending", 0), estimate=30)) is None
+
+    def test_a_default_estimate_stands_in_for_a_missing_one(self) -> None:
+        schedule = PollSchedule(default_estimate=20)
+        seen = evidence((2, "processing", 0))
+        assert schedule.expected_end(seen) == 20
+        assert schedule.next_delay(seen, 2) == 4  # sleeps to three tenths of 20 s of work
+        assert schedule.next_delay(evidence((2, "processing", 0), estimate=60), 2) == 16
+
     def test_the_minimum_interval_is_a_floor(self) -> None:
         seen = evidence((10, "processing", 20), (20, "processing", 40))
         assert PollSchedule(min_interval=2).next_delay(seen, 49) == 2

@@ -129,6 +129,7 @@ class PollSchedule:
         overdue_growth: past the expected end, the sleep is ``min_interval`` plus this fraction of
             the time overdue (up to ``max_interval``).
         resolution: less time than this before an expected end counts as having reached it.
+        default_estimate: the ``estimated_time`` to assume for a task that brought none.
     """
 
     min_interval: float = 1.0
@@ -139,6 +140,11 @@ class PollSchedule:
     rate_horizon: float = 1.0
     overdue_growth: float = 0.5
     resolution: float = 0.05
+    default_estimate: float | None = None
+
+    def estimate(self, evidence: Evidence) -> float | None:
+        """The task's own ``estimated_time``, else ``default_estimate``."""
+        return self.default_estimate if evidence.estimate is None else evidence.estimate
 
     @property
     def far_cap(self) -> float:
@@ -166,8 +172,9 @@ class PollSchedule:
         if rate is not None:
             last = evidence.changes[-1]
             return last.at + (100 - last.progress) / rate
-        if evidence.work_from is not None and evidence.estimate is not None:
-            return evidence.work_from + evidence.estimate
+        estimate = self.estimate(evidence)
+        if evidence.work_from is not None and estimate is not None:
+            return evidence.work_from + estimate
         return None
 
     def next_delay(self, evidence: Evidence, now: float) -> float:
@@ -175,7 +182,7 @@ class PollSchedule:
         return float(min(max(self._delay(evidence, now), self.min_interval), self.far_cap))
 
     def _delay(self, evidence: Evidence, now: float) -> float:
-        estimate = evidence.estimate
+        estimate = self.estimate(evidence)
         if evidence.work_from is None:
             # Queued: however long the queue, the work itself is still to come.
             return self.estimate_trust * estimate if estimate else self.max_interval
