@@ -106,8 +106,8 @@ class TestSchedule:
         assert self.schedule.next_delay(seen, 300) == 6
 
     def test_the_estimate_counts_from_when_the_work_started(self) -> None:
-        seen = evidence((100, "pending", 0), (103, "processing", 0), estimate=30)
-        assert self.schedule.next_delay(seen, 103) == 6  # 9 s of work may already be done
+        seen = evidence((100, "pending", 0), (103, "processing", 0), estimate=60)
+        assert self.schedule.next_delay(seen, 103) == 15  # 3 s of work at most; 18 s needed at least
         assert self.schedule.next_delay(evidence((10, "pending", 0), (11, "processing", 0), estimate=60), 11) == 17
 
     def test_a_queued_task_sleeps_three_tenths_of_its_estimate(self) -> None:
@@ -176,6 +176,26 @@ def test_the_flow_dates_a_reading_halfway_through_its_request(clock: FakeClock) 
     clock.advance(2)
     # Readings at +1 s (10%) and +5 s (40%): 7.5% per second, so the end is at +13 s; it is +6 s now.
     assert flow.send(task("processing", progress=40)) == Sleep(3.5)
+
+
+def test_a_task_queued_for_a_hundred_seconds_is_not_taken_for_a_slow_one(clock: FakeClock) -> None:
+    flow = wait_flow(task(), timeout=600, clock=clock, schedule=PollSchedule())  # pending, estimate 30 s
+    start = clock()
+    step = next(flow)
+    while clock() - start < 100:  # each pending reading: three tenths of the estimate, work not begun
+        assert step == Sleep(9)
+        clock.sleep(9)
+        assert flow.send(None) == Poll()
+        step = flow.send(task("pending"))
+    clock.sleep(9)  # 117 s after creation
+    assert flow.send(None) == Poll()
+    assert flow.send(task("processing", progress=10)) == Sleep(6)  # one reading is no rate: the cap
+    clock.sleep(6)
+    assert flow.send(None) == Poll()
+    # 10% to 30% in 6 s: 21 s left (from creation, 10% after 117 s would have said 1,053 s left).
+    step = flow.send(task("processing", progress=30))
+    assert isinstance(step, Sleep)
+    assert step.seconds == pytest.approx(10.5)
 
 
 def test_created_at_starts_the_work_clock_of_a_task_first_seen_working(clock: FakeClock) -> None:
