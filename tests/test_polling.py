@@ -60,7 +60,7 @@ class TestEvidence:
 
 
 class TestSchedule:
-    schedule = PollSchedule()  # min 1 s, max 6 s, far fraction 0.5, far cap 72 s, estimate trust 0.3
+    schedule = PollSchedule()  # min 1.5 s, max 6 s, blind cap 9 s, far cap 72 s, far fraction 0.5, trust 0.3
 
     def test_the_rate_comes_from_readings_that_differ_not_from_creation(self) -> None:
         # 100 s queued, then 10%: from creation that is a 1,000 s task; the readings say 100 s of work.
@@ -89,13 +89,13 @@ class TestSchedule:
     def test_near_the_end_it_halves_the_time_left_down_to_the_minimum(self) -> None:
         seen = evidence((10, "processing", 20), (20, "processing", 40))  # ends at 50
         assert self.schedule.next_delay(seen, 45) == 2.5
-        assert self.schedule.next_delay(seen, 49.5) == 1
+        assert self.schedule.next_delay(seen, 49.5) == 1.5
 
     def test_a_stalled_progress_does_not_push_the_end_out_and_past_it_the_sleep_grows_to_the_cap(self) -> None:
         seen = evidence((10, "processing", 20), (20, "processing", 40), (40, "processing", 40), (50, "processing", 40))
         assert self.schedule.expected_end(seen) == 50
-        assert self.schedule.next_delay(seen, 50) == 1
-        assert self.schedule.next_delay(seen, 55) == 3.5
+        assert self.schedule.next_delay(seen, 50) == 1.5
+        assert self.schedule.next_delay(seen, 52) == 3.5
         assert self.schedule.next_delay(seen, 100) == 6
 
     def test_without_progress_it_sleeps_to_three_tenths_of_the_estimate_then_polls_evenly(self) -> None:
@@ -106,9 +106,9 @@ class TestSchedule:
         assert self.schedule.next_delay(seen, 300) == 6
 
     def test_the_estimate_counts_from_when_the_work_started(self) -> None:
-        seen = evidence((100, "pending", 0), (103, "processing", 0), estimate=60)
-        assert self.schedule.next_delay(seen, 103) == 15  # 3 s of work at most; 18 s needed at least
-        assert self.schedule.next_delay(evidence((10, "pending", 0), (11, "processing", 0), estimate=60), 11) == 17
+        seen = evidence((100, "pending", 0), (103, "processing", 0), estimate=30)
+        assert self.schedule.next_delay(seen, 105) == 4  # 5 s of work at most; 9 s needed at least
+        assert self.schedule.next_delay(evidence((10, "pending", 0), (11, "processing", 0), estimate=30), 11) == 8
 
     def test_a_queued_task_sleeps_three_tenths_of_its_estimate(self) -> None:
         assert self.schedule.next_delay(evidence(estimate=30), 0) == 9
@@ -117,13 +117,19 @@ class TestSchedule:
     def test_a_queued_task_without_an_estimate_is_polled_at_the_cap(self) -> None:
         assert self.schedule.next_delay(evidence(), 0) == 6
 
-    def test_no_sleep_is_longer_than_the_far_cap(self) -> None:
-        assert self.schedule.next_delay(evidence(estimate=1000), 0) == 72
-        assert PollSchedule(max_far_interval=30).next_delay(evidence(estimate=1000), 0) == 30
+    def test_without_a_rate_no_sleep_is_longer_than_the_blind_cap_whatever_the_estimate(self) -> None:
+        assert self.schedule.next_delay(evidence(estimate=1000), 0) == 9
+        assert self.schedule.next_delay(evidence((1, "processing", 0), estimate=1000), 1) == 9
+        assert PollSchedule(max_blind_interval=20).next_delay(evidence(estimate=1000), 0) == 20
+
+    def test_no_sleep_is_longer_than_the_far_cap_even_when_a_rate_puts_the_end_hours_away(self) -> None:
+        seen = evidence((10, "processing", 0), (1010, "processing", 10))  # 0.01% per second
+        assert self.schedule.next_delay(seen, 1010) == 72
+        assert PollSchedule(max_far_interval=30).next_delay(seen, 1010) == 30
 
     def test_without_estimate_or_progress_it_backs_off_from_the_minimum_to_the_cap(self) -> None:
         seen = evidence((0, "processing", 0))
-        assert [self.schedule.next_delay(seen, now) for now in (0, 4, 20)] == [1, 3, 6]
+        assert [self.schedule.next_delay(seen, now) for now in (0, 2, 20)] == [1.5, 3.5, 6]
 
     def test_progress_that_goes_backwards_is_no_rate(self) -> None:
         seen = evidence((10, "processing", 40), (20, "processing", 30))
@@ -137,7 +143,7 @@ class TestSchedule:
         seen = evidence((2, "processing", 0))
         assert schedule.expected_end(seen) == 20
         assert schedule.next_delay(seen, 2) == 4  # sleeps to three tenths of 20 s of work
-        assert schedule.next_delay(evidence((2, "processing", 0), estimate=60), 2) == 16
+        assert schedule.next_delay(evidence((2, "processing", 0), estimate=30), 2) == 7
 
     def test_the_minimum_interval_is_a_floor(self) -> None:
         seen = evidence((10, "processing", 20), (20, "processing", 40))
@@ -156,11 +162,11 @@ def test_the_flow_sleeps_then_polls_and_returns_the_completed_task(clock: FakeCl
 
 
 def test_the_flow_never_sleeps_past_its_deadline_and_polls_last_before_it(clock: FakeClock) -> None:
-    flow = wait_flow(task(task_info={"estimated_time": 1000}), timeout=20, clock=clock, schedule=PollSchedule())
-    assert next(flow) == Sleep(19)  # 72 s wanted; the deadline is 20 s away, less 1 s for the last request
-    clock.sleep(19)
+    flow = wait_flow(task(task_info={"estimated_time": 1000}), timeout=5, clock=clock, schedule=PollSchedule())
+    assert next(flow) == Sleep(4.5)  # 9 s wanted; the deadline is 5 s away, less 0.5 s for the last request
+    clock.sleep(4.5)
     assert flow.send(None) == Poll()
-    clock.advance(0.5)
+    clock.advance(0.3)
     with pytest.raises(WaitTimeoutError):
         flow.send(task("processing"))
 
@@ -169,13 +175,16 @@ def test_the_flow_dates_a_reading_halfway_through_its_request(clock: FakeClock) 
     flow = wait_flow("task-1", timeout=600, clock=clock, schedule=PollSchedule())
     assert next(flow) == Poll()
     clock.advance(2)
-    # No estimate, no rate yet: 2 s of work seen, so 1 s plus half of that.
-    assert flow.send(task("processing", progress=10)) == Sleep(2)
-    clock.sleep(2)
+    # No estimate, no rate yet: 2 s of work seen, so 1.5 s plus that.
+    assert flow.send(task("processing", progress=10)) == Sleep(3.5)
+    clock.sleep(3.5)
     assert flow.send(None) == Poll()
     clock.advance(2)
-    # Readings at +1 s (10%) and +5 s (40%): 7.5% per second, so the end is at +13 s; it is +6 s now.
-    assert flow.send(task("processing", progress=40)) == Sleep(3.5)
+    # Readings at +1 s (10%) and +6.5 s (40%): the end is 11 s after the second, at +17.5 s; it is
+    # +7.5 s now, so half of 10 s (dated on arrival, the readings would have said half of 11 s).
+    step = flow.send(task("processing", progress=40))
+    assert isinstance(step, Sleep)
+    assert step.seconds == pytest.approx(5.0)
 
 
 def test_a_task_queued_for_a_hundred_seconds_is_not_taken_for_a_slow_one(clock: FakeClock) -> None:
@@ -199,10 +208,10 @@ def test_a_task_queued_for_a_hundred_seconds_is_not_taken_for_a_slow_one(clock: 
 
 
 def test_created_at_starts_the_work_clock_of_a_task_first_seen_working(clock: FakeClock) -> None:
-    flow = wait_flow("task-1", timeout=600, clock=clock, schedule=PollSchedule(), created_at=clock() - 5)
+    flow = wait_flow("task-1", timeout=600, clock=clock, schedule=PollSchedule(), created_at=clock() - 2)
     assert next(flow) == Poll()
     clock.advance(2)
-    assert flow.send(task("processing", progress=0)) == Sleep(4.5)  # 7 s of work: 1 s plus half of that
+    assert flow.send(task("processing", progress=0)) == Sleep(5.5)  # 4 s of work: 1.5 s plus that
 
 
 def test_wait_returns_the_completed_task(api_client: Face, api: respx.Router) -> None:
@@ -336,8 +345,9 @@ def test_estimate_and_progress_keep_polls_few_and_the_lag_short(duration: float,
     created = clock()
     client.wait(task)
     polls = sum(1 for method, _ in fake.requests if method == "GET")
-    # One reading is no rate: a short task may end before a second one, and is then found within max_interval.
-    assert clock() - created - duration <= (1.0 if duration > 8 else 6.0)
+    # Found within min_interval; a short task may end before a second reading gives a rate, and is then
+    # found within max_interval.
+    assert clock() - created - duration <= (1.5 if duration > 8 else 6.0)
     assert polls <= 12
 
 

@@ -11,13 +11,14 @@ The schedule (``PollSchedule``) decides from the task's own readings (``Evidence
 - Queue time is not work: the work clock starts when the task is last seen ``pending``.
 - The expected end comes from the progress *rate* between readings whose progress differs, never
   from the creation time. A rate is extrapolated at most as far ahead as the work already seen.
-- While the end is far, it sleeps half the time left; near it, down to ``min_interval``; past it,
-  the sleep grows back to ``max_interval``.
+- While that rate puts the end far, it sleeps half the time left; near it, down to
+  ``min_interval``; past it (a stall), the sleep grows back to ``max_interval``.
 - Without a rate, ``estimated_time`` only says how soon the task cannot be done (three tenths of
-  it); after that, it polls every ``max_interval``: nothing says the end is at the estimate rather
-  than around it, and a fixed interval is the best plan when nothing is known.
-- No sleep is longer than ``max_interval`` (the lag one is willing to pay) unless the evidence says
-  the end is further away than that, and none is longer than ``max_far_interval``.
+  it): sleeps of up to 1.5 ``max_interval`` until then, ``max_interval`` after. Nothing says the
+  end is at the estimate rather than around it, and when nothing is known a fixed interval is the
+  best plan there is.
+- So no sleep exceeds 1.5 ``max_interval`` (9 s by default, the lag one is willing to pay) unless
+  a measured rate says the end is further away than that.
 
 ``benchmarks/polling.py`` measures it against every fixed interval on task models that break
 each of these assumptions in turn (queueing, stalls, steps, biased estimates, latency, 429s).
@@ -120,27 +121,36 @@ class PollSchedule:
     Args:
         min_interval: the shortest sleep.
         max_interval: the longest sleep while the end is near, past or unknown: about the worst lag.
-        far_fraction: while the expected end is far, sleep this fraction of the time left.
+        far_fraction: while a progress rate puts the end far, sleep this fraction of the time left.
         max_far_interval: the longest sleep ever; default ``12 * max_interval``.
-        estimate_trust: without progress, the task is taken to need at least this fraction of its
-            ``estimated_time`` of work; sleeps may reach that point, then ``max_interval`` caps them.
+        estimate_trust: without a progress rate, the task is taken to need at least this fraction of
+            its ``estimated_time`` of work: until then sleeps are up to ``max_blind_interval``, after
+            it ``max_interval``.
         rate_horizon: a rate seen over ``w`` seconds of work is extrapolated at most
             ``rate_horizon * w`` ahead in one sleep (progress may speed up).
         overdue_growth: past the expected end, the sleep is ``min_interval`` plus this fraction of
             the time overdue (up to ``max_interval``).
         resolution: less time than this before an expected end counts as having reached it.
         default_estimate: the ``estimated_time`` to assume for a task that brought none.
+        max_blind_interval: the longest sleep that no progress rate backs (an estimate alone, or a
+            queued task); default ``1.5 * max_interval``. It bounds the lag whatever the estimate says.
     """
 
-    min_interval: float = 1.0
+    min_interval: float = 1.5
     max_interval: float = 6.0
     far_fraction: float = 0.5
     max_far_interval: float | None = None
     estimate_trust: float = 0.3
     rate_horizon: float = 1.0
-    overdue_growth: float = 0.5
+    overdue_growth: float = 1.0
     resolution: float = 0.05
     default_estimate: float | None = None
+    max_blind_interval: float | None = None
+
+    @property
+    def blind_cap(self) -> float:
+        """The longest sleep that no progress rate backs."""
+        return 1.5 * self.max_interval if self.max_blind_interval is None else self.max_blind_interval
 
     def estimate(self, evidence: Evidence) -> float | None:
         """The task's own ``estimated_time``, else ``default_estimate``."""
@@ -185,7 +195,7 @@ class PollSchedule:
         estimate = self.estimate(evidence)
         if evidence.work_from is None:
             # Queued: however long the queue, the work itself is still to come.
-            return self.estimate_trust * estimate if estimate else self.max_interval
+            return min(self.estimate_trust * estimate, self.blind_cap) if estimate else self.max_interval
         worked = now - evidence.work_from
         end = self.expected_end(evidence)
         if self.rate(evidence) is not None and end is not None:
@@ -197,7 +207,7 @@ class PollSchedule:
         if estimate:
             before_any_end = self.estimate_trust * estimate - worked
             if before_any_end > self.resolution:
-                return before_any_end
+                return min(before_any_end, self.blind_cap)
             # Nothing says the end is at the estimate rather than anywhere around it: poll evenly
             # (a burst at the estimate, or a back-off after it, measured worse on the benchmark).
             return self.max_interval
