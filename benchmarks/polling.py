@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from evolink_images import Client, PollSchedule, WanImageToImage
-from evolink_images._polling import Evidence
 from evolink_images._retry import RetryPolicy
+from evolink_images._schedule import Evidence
 from evolink_images.testing.payloads import error_json, task_json
 
 __all__ = [

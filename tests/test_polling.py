@@ -17,7 +17,8 @@ from evolink_images import (
     WaitTimeoutError,
     WanImageToImage,
 )
-from evolink_images._polling import Evidence, Poll, Reading, Sleep, wait_flow
+from evolink_images._polling import Poll, Sleep, wait_flow
+from evolink_images._schedule import Evidence, Reading
 from evolink_images.testing.fake import FakeClock, FakeEvoLink, TaskPlan
 from evolink_images.testing.payloads import error_json, task_json
 
