@@ -40,4 +40,4 @@ def test_the_readme_usage_example_edits_an_image_end_to_end(
     output = capsys.readouterr().out
     assert "pending 0" in output
     assert "completed 100" in output
-    assert slept == [pytest.approx(15.0, abs=0.5)]  # half the estimated 30 s, then the completed poll
+    assert slept == [pytest.approx(9.0, abs=0.5)]  # three tenths of the estimated 30 s, then the completed poll

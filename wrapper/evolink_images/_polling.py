@@ -1,4 +1,4 @@
-"""Waiting for a task: pure decisions, and one flow that the sync and async clients both drive.
+"""Waiting for a task: one flow that the sync and async clients both drive, and its two drivers.
 
 ``wait_flow`` is a generator in the style of httpx's auth flows: it yields ``Sleep`` and ``Poll``
 steps and receives each poll's outcome (a ``Task`` or the ``EvoLinkError`` it raised). It owns every
@@ -6,12 +6,8 @@ decision (finished? failed? how long to sleep? deadline passed?) and never does 
 drivers in ``_client.py`` and ``_async_client.py`` are a few lines each, and the tests run it with
 a fake clock.
 
-The schedule aims at the task's expected end: the create response's ``estimated_time`` at first,
-then, once the task reports progress, the end that progress implies (a task 40% done after 12 s
-ends near 30 s), which corrects an estimate that was off. While the end is far, it sleeps half the
-time left (few polls); close to it, it polls at ``min_interval``; past it, it backs off from
-``min_interval`` by ``backoff`` up to ``max_interval``. Without any estimate, it backs off from the
-start.
+The schedule's decisions (how long to sleep, from the task's own readings) live in
+``_schedule.py``; this module feeds them the readings and keeps the deadline.
 """
 
 from __future__ import annotations
@@ -29,11 +25,25 @@ from ._errors import (
     TaskFailedError,
     WaitTimeoutError,
 )
+from ._schedule import Evidence, PollSchedule, Reading
 from ._task import Task
 
-__all__ = ["Poll", "PollSchedule", "Sleep", "drive", "drive_async", "is_transient", "outcome", "wait_flow"]
+# PollSchedule is re-exported: the clients and the package import it from here.
+__all__ = [
+    "Poll",
+    "PollSchedule",
+    "Sleep",
+    "drive",
+    "drive_async",
+    "is_transient",
+    "outcome",
+    "wait_flow",
+]
 
 logger = logging.getLogger("evolink_images")
+
+LAST_POLL_RESERVE = 1.0
+"""Seconds before the deadline at which ``wait`` makes its last poll, so that the request ends in time."""
 
 
 @dataclass(frozen=True)
@@ -50,50 +60,6 @@ class Poll:
 
 Step = Sleep | Poll
 Flow = Generator[Step, Task | EvoLinkError | None, Task]
-
-
-@dataclass(frozen=True)
-class PollSchedule:
-    """The shape of the polling schedule (seconds)."""
-
-    min_interval: float = 1.0
-    max_interval: float = 5.0
-    far_fraction: float = 0.5
-    backoff: float = 1.5
-    default_estimate: float | None = None
-    """The estimate to assume when the task brought none (None: back off from the start)."""
-    resolution: float = 0.05
-    """Less time than this before the expected end counts as having reached it (no float-noise sleeps)."""
-
-    def reached(self, since_created: float, estimate: float | None) -> bool:
-        """True once the expected end has come (always, without an estimate)."""
-        estimate = self.default_estimate if estimate is None else estimate
-        return estimate is None or since_created + self.resolution >= estimate
-
-    def estimate_from_progress(self, since_created: float, progress: int) -> float | None:
-        """Return the total duration a task ``progress`` percent done after ``since_created`` s implies.
-
-        Progress is a whole percentage, so the true fraction lies in [p, p + 1); the middle is used.
-        None when progress says nothing (0, or 100 and beyond).
-        """
-        if not 0 < progress < 100 or since_created <= 0:
-            return None
-        return since_created * 100 / (progress + 0.5)
-
-    def next_delay(self, since_created: float, estimate: float | None, polls_after_estimate: int) -> float:
-        """Return the sleep before the next poll.
-
-        Args:
-            since_created: seconds since the task was created (as far as the client knows).
-            estimate: the task's ``estimated_time``, if any.
-            polls_after_estimate: polls already made after the estimated end.
-        """
-        expected = self.default_estimate if estimate is None else estimate
-        if expected is not None and not self.reached(since_created, expected):
-            left = expected - since_created
-            return min(max(left * self.far_fraction, self.min_interval), left, self.max_interval * 6)
-        growth = self.min_interval * self.backoff ** max(polls_after_estimate, 0)
-        return float(min(growth, self.max_interval))
 
 
 def is_transient(error: EvoLinkError) -> bool:
@@ -147,11 +113,12 @@ def wait_flow(
     deadline = start + timeout
     last = first if isinstance(first, Task) else None
     task_id = first.id if isinstance(first, Task) else first
-    estimate = last.estimated_time if last else None
-    created = start if created_at is None else created_at
-    polls_after_estimate = 0
+    evidence = Evidence(started=start if created_at is None else created_at)
+    if last is not None:
+        evidence.estimate = last.estimated_time
+        evidence.add(Reading(evidence.started, last.status, last.progress))
     # The last poll is made this long before the deadline, so that its request ends in time.
-    reserve = min(schedule.min_interval, timeout / 10)
+    reserve = min(LAST_POLL_RESERVE, schedule.min_interval, timeout / 10)
     if last is not None and on_update is not None:
         on_update(last)
     need_poll_now = last is None
@@ -163,24 +130,17 @@ def wait_flow(
             room = deadline - reserve - now
             if room <= 0:
                 raise WaitTimeoutError(last or _unseen(task_id), timeout)
-            since = now - created
-            delay = min(schedule.next_delay(since, estimate, polls_after_estimate), room)
-            if schedule.reached(since, estimate):
-                polls_after_estimate += 1
-            yield Sleep(delay)
+            yield Sleep(min(schedule.next_delay(evidence, now), room))
         need_poll_now = False
+        asked = clock()
+        evidence.polls += 1
         result = yield Poll()
         if isinstance(result, Task):
             if _changed(last, result) and on_update is not None:
                 on_update(result)
-            # Progress is the freshest estimate (a task 40% done after 12 s ends near 30 s), but only
-            # when it moves: a stalled progress must not push the expected end ever further out.
-            moved = last is None or result.progress > last.progress
             last = result
-            from_progress = schedule.estimate_from_progress(clock() - created, result.progress)
-            if moved and from_progress is not None and not result.is_terminal:
-                estimate = from_progress
-                polls_after_estimate = 0
+            # The reading is dated halfway through its request: the server read the task in between.
+            evidence.add(Reading((asked + clock()) / 2, result.status, result.progress))
             logger.debug("poll of task %s: %s %d%%", task_id, result.status, result.progress)
         elif isinstance(result, EvoLinkError):
             if not is_transient(result):
