@@ -20,9 +20,6 @@ from typing import Any
 
 import httpx
 
-from evolink_api.api.images import create_image_task
-from evolink_api.api.tasks import get_task
-
 from ._arguments import check_headers, check_seconds, check_task_id
 from ._config import Settings
 from ._errors import RequestValidationError, Violation
@@ -88,6 +85,8 @@ def create_call(
     extra_headers: Any = None,
 ) -> ApiCall:
     """Check and serialise a submit; raise ``RequestValidationError`` (nothing sent) on any bad argument."""
+    from evolink_api.api.images import create_image_task  # the generated client loads with the first call
+
     validate(request)
     key = new_idempotency_key() if idempotency_key is None else check_idempotency_key(idempotency_key)
     budget = _budget(settings, timeout)
@@ -99,6 +98,8 @@ def read_call(
     settings: Settings, task_id: Any, *, timeout: float | None, max_retries: int | None, extra_headers: Any = None
 ) -> ApiCall:
     """Check a task read; raise ``RequestValidationError`` (nothing sent) on a bad id or timeout."""
+    from evolink_api.api.tasks import get_task
+
     task_id = check_task_id(task_id)
     budget = _budget(settings, timeout)
     return ApiCall(_request(settings, get_task._get_kwargs(task_id), extra_headers), task_id, budget, max_retries)

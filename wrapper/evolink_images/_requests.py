@@ -7,12 +7,13 @@ constructor.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from evolink_api.models import QwenImageEditRequest, WanImageToImageRequest
-from evolink_api.types import UNSET
+if TYPE_CHECKING:
+    from evolink_api.models import QwenImageEditRequest, WanImageToImageRequest
 
 __all__ = ["ImageEditRequest", "QwenImageEdit", "WanImageToImage", "to_api_body"]
 
@@ -72,45 +73,51 @@ class QwenImageEdit:
 ImageEditRequest = WanImageToImage | QwenImageEdit
 
 
-class _WanBody(WanImageToImageRequest):
-    """The generated wan model plus the caller's ``extra_body`` fields."""
+@functools.cache
+def _body_types() -> tuple[type[WanImageToImageRequest], type[QwenImageEditRequest]]:
+    """The generated body models plus the caller's ``extra_body`` fields.
 
-    extra: Mapping[str, Any]
+    Built on the first submit, not at import: the generated models take a third of the package's
+    import time, and ``import evolink_images`` should stay cheap.
+    """
+    from evolink_api.models import QwenImageEditRequest, WanImageToImageRequest
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), **self.extra}
+    class WanBody(WanImageToImageRequest):
+        extra: Mapping[str, Any]
 
+        def to_dict(self) -> dict[str, Any]:
+            return {**super().to_dict(), **self.extra}
 
-class _QwenBody(QwenImageEditRequest):
-    """The generated qwen model plus the caller's ``extra_body`` fields."""
+    class QwenBody(QwenImageEditRequest):
+        extra: Mapping[str, Any]
 
-    extra: Mapping[str, Any]
+        def to_dict(self) -> dict[str, Any]:
+            return {**super().to_dict(), **self.extra}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), **self.extra}
-
-
-def _or_unset(value: Any) -> Any:
-    return UNSET if value is None else value
+    return WanBody, QwenBody
 
 
 def to_api_body(request: ImageEditRequest) -> WanImageToImageRequest | QwenImageEditRequest:
     """Translate a validated request into the generated client's body model."""
-    body: _WanBody | _QwenBody
+    from evolink_api.types import UNSET
+
+    wan_body, qwen_body = _body_types()
+    callback_url = UNSET if request.callback_url is None else request.callback_url
+    body: WanImageToImageRequest | QwenImageEditRequest
     if isinstance(request, WanImageToImage):
-        body = _WanBody(
+        body = wan_body(
             model="wan2.5-image-to-image",
             prompt=request.prompt,
             image_urls=list(request.image_urls),
-            n=_or_unset(request.n),
-            callback_url=_or_unset(request.callback_url),
+            n=UNSET if request.n is None else request.n,
+            callback_url=callback_url,
         )
     else:
-        body = _QwenBody(
+        body = qwen_body(
             model="qwen-image-edit",
             prompt=request.prompt,
             image_urls=list(request.image_urls),
-            callback_url=_or_unset(request.callback_url),
+            callback_url=callback_url,
         )
-    body.extra = dict(request.extra_body)
+    body.extra = dict(request.extra_body)  # type: ignore[union-attr]
     return body
