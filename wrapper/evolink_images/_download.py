@@ -37,6 +37,7 @@ from ._errors import DownloadError, RequestValidationError, Violation
 from ._fetch import FetchRefused, HostRule, parse_url
 from ._task import Task
 from ._wire import DeadlineExceeded
+from ._wire.reach import InternalAddress
 
 __all__ = [
     "DEFAULT_DOWNLOAD_TIMEOUT",
@@ -272,6 +273,8 @@ def download_errors(plan: DownloadPlan, index: int) -> Iterator[None]:
         yield
     except FetchRefused as refused:
         raise plan.error(index, f"{refused}; not followed, not retried{_HINT}") from None
+    except InternalAddress as error:
+        raise plan.error(index, f"was not fetched: {error}, not a public host; not contacted{_HINT}") from None
     except DeadlineExceeded:
         raise plan.error(index, "could not be fetched: the download's total time budget ran out") from None
     except httpx.HTTPError as error:

@@ -5,7 +5,9 @@ result URLs may point at a CDN that redirects, but each hop is a new chance to b
 else: to 169.254.169.254 (a cloud's metadata service), to a private network, to ``file:``. So the
 redirects are followed here, not by httpx: at most ``MAX_REDIRECTS`` of them, each target checked
 by the same rule as the first URL before anything is sent to it. A refused target fails at once;
-nothing is retried (the retry transport sees only the single requests, never the refusal).
+nothing is retried (the retry transport sees only the single requests, never the refusal). A name
+is checked again where it is resolved: the wire's socket layer refuses to connect when the name's
+addresses are not all public (a DNS answer pointing inside the network).
 
 The decisions are one generator (``fetch_flow``) that yields the URLs to GET and receives the
 responses; ``fetch`` and ``fetch_async`` are the two short drivers.
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 import httpx
 
 from ._addresses import host_problem
+from ._wire.guard import PUBLIC_ONLY
 
 __all__ = ["MAX_REDIRECTS", "NO_AUTH", "FetchRefused", "HostRule", "fetch", "fetch_async", "fetch_flow", "parse_url"]
 
@@ -66,6 +69,11 @@ class HostRule:
         problem = host_problem(url.host)
         return None if problem is None else f"{problem}, not a public host"
 
+    @property
+    def extensions(self) -> dict[str, object]:
+        """What the wire must enforce too: a public name must also resolve to public addresses only."""
+        return {} if self.allow_internal else {PUBLIC_ONLY: True}
+
 
 def fetch_flow(url: httpx.URL, rule: HostRule) -> Generator[httpx.URL, httpx.Response, httpx.Response]:
     """Yield each URL to GET, receive its response; return the first response that is not a redirect.
@@ -93,7 +101,8 @@ def fetch(client: httpx.Client, url: httpx.URL, rule: HostRule) -> Iterator[http
     flow = fetch_flow(url, rule)
     target = next(flow)
     while True:
-        response = client.send(client.build_request("GET", target), stream=True, follow_redirects=False)
+        request = client.build_request("GET", target, extensions=rule.extensions)
+        response = client.send(request, stream=True, follow_redirects=False)
         try:
             target = flow.send(response)
         except StopIteration:
@@ -114,7 +123,8 @@ async def fetch_async(client: httpx.AsyncClient, url: httpx.URL, rule: HostRule)
     flow = fetch_flow(url, rule)
     target = next(flow)
     while True:
-        response = await client.send(client.build_request("GET", target), stream=True, follow_redirects=False)
+        request = client.build_request("GET", target, extensions=rule.extensions)
+        response = await client.send(request, stream=True, follow_redirects=False)
         try:
             target = flow.send(response)
         except StopIteration:

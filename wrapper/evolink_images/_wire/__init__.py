@@ -1,6 +1,7 @@
 """The wire policy: what every HTTP exchange of the client passes through, one module per concern.
 
     credentials.py which requests may carry the key (the API's origin only), and only while sent
+    reach.py       which addresses a connection may reach (public only, for result and input hosts)
     deadline.py    a call's total wall-clock budget, as a deadline every step consumes
     sockets.py     the network backend that enforces that deadline on each connect, read and write
                    (imported when a client builds its own transport: it needs httpcore)

@@ -25,16 +25,19 @@ from dataclasses import dataclass
 import httpx
 
 from . import deadline as wire_deadline
+from . import reach
 from .credentials import Credentials
 from .decoding import BodyTooLarge, Decoder
 from .redaction import Redactor
 
-__all__ = ["CAP", "DEADLINE", "AsyncGuardedTransport", "GuardedTransport", "WirePolicy"]
+__all__ = ["CAP", "DEADLINE", "PUBLIC_ONLY", "AsyncGuardedTransport", "GuardedTransport", "WirePolicy"]
 
 DEADLINE = "evolink_deadline"
 """Request extension: the ``time.monotonic()`` value by which this attempt must have ended."""
 CAP = "evolink_max_body"
 """Request extension: the most decoded body bytes accepted for this request (absent: the policy's)."""
+PUBLIC_ONLY = "evolink_public_only"
+"""Request extension: connect only to public addresses, whatever the host name resolves to."""
 
 
 @dataclass(frozen=True)
@@ -214,12 +217,14 @@ class GuardedTransport(httpx.BaseTransport):
         exchange = _Exchange(self._policy, request)
         exchange.sign()
         token = wire_deadline.enter(exchange.deadline)
+        public = reach.enter(bool(request.extensions.get(PUBLIC_ONLY)))
         try:
             response = self._inner.handle_request(request)
         except BaseException:
             exchange.failed()
             raise
         finally:
+            reach.leave(public)
             wire_deadline.leave(token)
         try:
             return exchange.guard(response, _GuardedStream)
@@ -243,12 +248,14 @@ class AsyncGuardedTransport(httpx.AsyncBaseTransport):
         exchange = _Exchange(self._policy, request)
         exchange.sign()
         token = wire_deadline.enter(exchange.deadline)
+        public = reach.enter(bool(request.extensions.get(PUBLIC_ONLY)))
         try:
             response = await self._inner.handle_async_request(request)
         except BaseException:
             exchange.failed()
             raise
         finally:
+            reach.leave(public)
             wire_deadline.leave(token)
         try:
             return exchange.guard(response, _AsyncGuardedStream)

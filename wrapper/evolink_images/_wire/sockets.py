@@ -1,6 +1,8 @@
 """The network backend that makes a call's deadline hold at the socket, for every connect, read and write.
 
 Each connect, TLS handshake, read and write waits at most what is left of the deadline in force.
+When the request may reach public addresses only (``reach.py``), the backend resolves the name
+itself, refuses an internal answer, and connects to the address it checked.
 
 httpx's transports are built on an httpcore connection pool, whose network backend opens the
 sockets. ``install_deadline_backend`` wraps that backend, so that a status line, headers or a body
@@ -10,6 +12,7 @@ left, and a read that starts after the deadline fails at once with ``DeadlineExc
 
 from __future__ import annotations
 
+import socket
 import ssl
 import typing
 from collections.abc import Iterable
@@ -17,6 +20,7 @@ from collections.abc import Iterable
 import httpcore
 import httpx
 
+from . import reach
 from .deadline import DeadlineExceeded, bounded, current, deadline_passed
 
 __all__ = ["AsyncDeadlineBackend", "DeadlineBackend", "install_deadline_backend"]
@@ -62,6 +66,21 @@ class _Stream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+def _resolve(host: str, port: int) -> list[typing.Any]:
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise httpx.ConnectError(f"{host[:80]!r} could not be resolved: {error}") from None
+
+
+def _checked_address(host: str, addresses: list[str]) -> str:
+    """The address to connect to for ``host``, once every address it resolves to is public."""
+    problem = reach.problem(host, addresses)
+    if problem is not None:
+        raise problem
+    return addresses[0]
+
+
 class DeadlineBackend(httpcore.NetworkBackend):
     """Wraps a sync httpcore backend so that every socket operation honours the deadline in force."""
 
@@ -76,6 +95,8 @@ class DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[_SocketOption] | None = None,
     ) -> httpcore.NetworkStream:
+        if reach.public_only():
+            host = _checked_address(host, [info[4][0] for info in _resolve(host, port)])
         try:
             stream = self._inner.connect_tcp(host, port, bounded(timeout), local_address, socket_options)
         except httpcore.TimeoutException as error:
@@ -136,6 +157,14 @@ class AsyncDeadlineBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[_SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        if reach.public_only():
+            import anyio
+
+            try:
+                found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except OSError as error:
+                raise httpx.ConnectError(f"{host[:80]!r} could not be resolved: {error}") from None
+            host = _checked_address(host, [str(info[4][0]) for info in found])
         try:
             stream = await self._inner.connect_tcp(host, port, bounded(timeout), local_address, socket_options)
         except httpcore.TimeoutException as error:
