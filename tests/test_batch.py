@@ -21,7 +21,7 @@ from evolink_images import (
     WanImageToImage,
 )
 from evolink_images._batch import AdaptiveLimit
-from evolink_images._journal import item_key
+from evolink_images._batch_feed import item_identity
 from evolink_images.testing.fake import FakeEvoLink, TaskPlan
 
 REQUESTS = [WanImageToImage(f"edit {i}", ["https://example.com/a.png"]) for i in range(12)]

@@ -13,7 +13,7 @@ from typing import Any
 from ._errors import RequestValidationError, Violation
 from ._task import Task
 
-__all__ = ["MAX_TASK_ID", "check_count", "check_dest_dir", "check_seconds", "check_task", "check_task_id"]
+__all__ = ["MAX_TASK_ID", "check_count", "check_dest_dir", "check_flag", "check_seconds", "check_task", "check_task_id"]
 
 MAX_TASK_ID = 256
 """Ids are short (``task-unified-1757156493-imcg5zqt``); a longer one cannot be a task's."""
@@ -60,3 +60,10 @@ def check_dest_dir(dest_dir: Any) -> Path:
     if not isinstance(dest_dir, str | os.PathLike) or not os.fspath(dest_dir) or "\x00" in os.fspath(dest_dir):
         raise _refuse("dest_dir", dest_dir, "a folder path")
     return Path(dest_dir)
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool (an opt-in is never inferred from a truthy value)."""
+    if not isinstance(value, bool):
+        raise _refuse(name, value, "True or False")
+    return value

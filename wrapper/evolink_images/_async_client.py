@@ -20,8 +20,9 @@ from evolink_api import Client as ApiClient
 from evolink_api.api.images import create_image_task
 from evolink_api.api.tasks import get_task
 
-from ._arguments import check_count, check_dest_dir, check_seconds, check_task, check_task_id
-from ._batch import BatchProgress, BatchResult, BatchSettings, run_async
+from ._arguments import check_count, check_dest_dir, check_flag, check_seconds, check_task, check_task_id
+from ._batch import AdaptiveLimit, BatchProgress, BatchResult, BatchSettings
+from ._batch_run import AsyncIO, run_async
 from ._callbacks import parse_callback
 from ._client import new_idempotency_key
 from ._config import DEFAULT_WAIT_TIMEOUT, ConfigurationError, Settings
@@ -178,19 +179,28 @@ class AsyncClient:
         concurrency: int = 8,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         journal: str | os.PathLike[str] | None = None,
+        save_to: str | os.PathLike[str] | None = None,
+        resend_uncertain: bool = False,
         on_result: Callable[[BatchResult, BatchProgress], object] | None = None,
+        collect: bool = True,
     ) -> list[BatchResult]:
-        """Run many requests with bounded, adaptive concurrency: see ``Client.run_many``."""
+        """Run many requests with bounded, adaptive concurrency: see ``Client.run_many``.
+
+        Cancelling it stops the batch at once: it cancels and awaits every task it started first.
+        """
+        settings = BatchSettings(
+            AdaptiveLimit(check_count("concurrency", concurrency)),
+            save_to=check_dest_dir(save_to) if save_to is not None else None,
+            resend_uncertain=check_flag("resend_uncertain", resend_uncertain),
+        )
         timeout = check_seconds("timeout", timeout)
-        settings = BatchSettings.create(check_count("concurrency", concurrency), journal)
-        return await run_async(
-            list(requests),
-            settings,
+        io = AsyncIO(
             submit=lambda request, key: self.submit(request, max_retries=0, idempotency_key=key),
             wait=lambda task: self.wait(task, timeout=timeout),
+            download=self.download,
             sleep=self._sleep,
-            on_result=on_result,
         )
+        return await run_async(requests, settings, io, journal=journal, on_result=on_result, collect=collect)
 
     async def download(
         self, task: Task, dest_dir: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES
