@@ -360,7 +360,8 @@ def run_threads(
     """Run a batch on threads; ``on_result`` is called on the calling thread, one result at a time."""
     run = _Run(requests, settings, journal, on_result, collect)
     slots = _ThreadSlots(run)
-    outbox: queue.SimpleQueue[BatchResult | None] = queue.SimpleQueue()
+    # Bounded: workers wait for a slow on_result rather than pile results up in memory.
+    outbox: queue.Queue[BatchResult | None] = queue.Queue(maxsize=settings.limit.ceiling)
 
     def worker() -> None:
         try:
@@ -378,7 +379,11 @@ def run_threads(
             thread.start()
         live = len(workers)
         while live and run.fatal is None:
-            result = outbox.get()
+            try:
+                # A timed wait: a blocked one might not see Ctrl-C until the next result arrives.
+                result = outbox.get(timeout=0.25)
+            except queue.Empty:
+                continue
             if result is None:
                 live -= 1
             else:

@@ -283,6 +283,12 @@ class Journal:
             else:
                 future.set_exception(self._failure())
 
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Write what is queued, stop the writer, release the lock. Later writes fail."""
         with self._closing:
