@@ -278,6 +278,8 @@ class Journal:
                     offset += len(line)
                 self._size = offset
         for _, _, _, future in records:
+            if future.done():  # cancelled by its waiter (a cancelled asyncio task): the record stands
+                continue
             if self._broken is None:
                 future.set_result(None)
             else:
