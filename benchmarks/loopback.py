@@ -74,20 +74,20 @@ class CountingServer:
         self.counts = _Counts()
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._random = random.Random(7)
+        self._random = random.Random(7)  # noqa: S311 - which answers to spoil, not secrets
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - the base class's name
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 server._post(self, body)
 
-            def do_GET(self) -> None:  # noqa: N802 - the base class's name
+            def do_GET(self) -> None:
                 server._get(self)
 
         self._http = _QuietServer(("127.0.0.1", port), Handler)
@@ -95,10 +95,12 @@ class CountingServer:
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 
     def start(self) -> CountingServer:
+        """Serve on a thread of this process."""
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop serving and close the socket."""
         self._http.shutdown()
         self._http.server_close()
 
@@ -134,7 +136,7 @@ class CountingServer:
         self._send(handler, status, json.dumps(data).encode(), "application/json", **headers)
 
     def _task(self, task_id: str) -> dict[str, Any]:
-        prompt, created = self.counts.tasks[task_id]
+        _, created = self.counts.tasks[task_id]
         elapsed = time.monotonic() - created
         done = elapsed >= self.duration
         body: dict[str, Any] = {

@@ -398,7 +398,7 @@ def test_the_async_runner_cancels_and_awaits_every_task_it_started(tmp_path: Pat
             with pytest.raises(asyncio.CancelledError):
                 await batch
             assert time.monotonic() - started < 2
-            return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+            return asyncio.all_tasks() - {asyncio.current_task()}
 
     assert asyncio.run(main()) == set()
     assert fake.created == 3
