@@ -164,10 +164,19 @@ class Release:
 
 @dataclass(frozen=True)
 class Record:
-    """Step: make the item's new state durable in the journal before going on (send None)."""
+    """Step: record the item's new state in the journal (send None).
+
+    With ``durable``, the item goes on only once the record is on disk: the record that precedes a
+    POST. The others (outcomes) are written and fsynced in the same order, grouped with later
+    records, while the item goes on: if one is lost in a crash, the journal still holds the state
+    before it, from which a re-run does only what costs nothing (wait, download) or reports the item
+    uncertain. If one cannot be written, the journal refuses every later record, so the batch stops
+    before its next POST.
+    """
 
     state: str
     fields: Mapping[str, Any]
+    durable: bool = False
 
 
 @dataclass(frozen=True)
@@ -317,7 +326,7 @@ def _submit(item: Item, shared: BatchSettings, result: _Results) -> Generator[St
     key = result.key = result.key or new_batch_key()
     attempt = 0
     while True:
-        yield Record("submitting", {"idempotency_key": key})
+        yield Record("submitting", {"idempotency_key": key}, durable=True)
         outcome = yield Submit(item.request, key)
         if isinstance(outcome, Task):
             shared.limit.succeeded()

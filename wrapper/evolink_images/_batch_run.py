@@ -182,6 +182,8 @@ class _Run:
                 _warn_unmatched(self.journal)
         finally:
             self.close()
+        if self.journal is not None and self.fatal is None:
+            self.fatal = self.journal.failure()  # a record written while its item went on, refused
         if self.feed.source_error is not None:
             raise self.feed.source_error
         if self.fatal is not None:
@@ -320,7 +322,7 @@ def _drive(run: _Run, slots: _ThreadSlots, io: SyncIO, item: Item) -> BatchResul
                     return run.stopped(item, state)
                 written = run.write(item, step)
                 try:
-                    if written is not None:
+                    if written is not None and (step.durable or written.done()):
                         written.result()
                 except JournalError as error:
                     run.halt(error)
@@ -443,8 +445,10 @@ async def _drive_async(
                     return run.stopped(item, state)
                 written = run.write(item, step)
                 try:
-                    if written is not None:
+                    if written is not None and step.durable:
                         await asyncio.wrap_future(written)
+                    elif written is not None and written.done():
+                        written.result()
                 except JournalError as error:
                     run.halt(error)
                     return run.stopped(item, state, error)

@@ -233,6 +233,10 @@ class Journal:
         future.set_exception(self._failure())
         return future
 
+    def failure(self) -> JournalError | None:
+        """The error that broke the journal, if any write failed."""
+        return self._failure() if self._broken is not None else None
+
     def _failure(self) -> JournalError:
         if self._broken is not None:
             why = self._broken.strerror if isinstance(self._broken, OSError) else None
