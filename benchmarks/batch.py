@@ -198,7 +198,7 @@ def run(full: bool = False) -> list[BatchFigures]:
 
 def report(rows: list[BatchFigures]) -> bool:
     """Print the rows and the three targets; return whether all are met."""
-    print("| run | tasks | C | wall (s) | ideal (s) | wall/ideal | CPU ms/item | peak RSS MiB | failures | duplicates |")
+    print("| run | tasks | C | wall (s) | ideal (s) | wall/ideal | CPU ms/item | peak MiB | failures | duplicates |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         ratio = f"{row.wall / row.ideal:.3f}" if row.ideal else "-"
