@@ -69,7 +69,7 @@ def test_a_torn_last_line_is_ignored_with_a_warning_and_cut_off(tmp_path: Path) 
     with pytest.warns(JournalWarning, match="last line was torn"):
         journal = Journal(path)
     with journal:
-        assert journal.entries["a#1"].state == "submitting"
+        assert journal.state_of("a#1") == "submitting"
         journal.write("a#1", "submitted", task_id="t").result()
     assert [json.loads(line)["state"] for line in path.read_text().splitlines()[1:]] == ["submitting", "submitted"]
 

@@ -33,7 +33,6 @@ import threading
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,6 @@ from ._errors import EvoLinkError
 __all__ = [
     "FINAL_TASK_STATES",
     "STATES",
-    "Entry",
     "Journal",
     "JournalDamagedError",
     "JournalError",
@@ -73,13 +71,12 @@ class JournalWarning(UserWarning):
     """Issued for a torn last line that was dropped, and for entries no input item matched."""
 
 
-@dataclass(frozen=True)
-class Entry:
-    """An item's last record: its state, and where that record starts in the file."""
+def _entry(state: str, offset: int, seen: bool) -> int:
+    """An item's last record packed in one int: where it starts, its state, whether this run matched it.
 
-    state: str
-    offset: int
-    seen: bool = False
+    A million items need a small index: an int per item, not an object.
+    """
+    return (offset << 4) | (STATES.index(state) << 1) | seen
 
 
 _STOP = object()
@@ -99,7 +96,8 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.entries: dict[str, Entry] = {}
+        self.entries: dict[str, int] = {}
+        """Each item's last record, packed by ``_entry``."""
         self.made_for: str | None = None
         self._broken: BaseException | None = None
         self._closed = False
@@ -171,7 +169,7 @@ class Journal:
         item, state = record.get("item"), record.get("state")
         if not isinstance(item, str) or state not in STATES:
             raise damaged("no item or an unknown state")
-        self.entries[item] = Entry(state, offset)
+        self.entries[item] = _entry(state, offset, seen=False)
 
     def _write_header(self) -> int:
         header = {
@@ -200,10 +198,14 @@ class Journal:
         entry = self.entries.get(item)
         if entry is None:
             return None
-        if not entry.seen:
-            self.entries[item] = Entry(entry.state, entry.offset, seen=True)
-        record: dict[str, Any] = json.loads(self._read_at(entry.offset))
+        self.entries[item] = entry | 1
+        record: dict[str, Any] = json.loads(self._read_at(entry >> 4))
         return record
+
+    def state_of(self, item: str) -> str | None:
+        """The last state recorded for ``item``, or None."""
+        entry = self.entries.get(item)
+        return None if entry is None else STATES[(entry >> 1) & 7]
 
     def _read_at(self, offset: int) -> bytes:
         chunks = []
@@ -219,8 +221,8 @@ class Journal:
     def unmatched(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Entries that no item of this run's input matched, with their last record."""
         for item, entry in list(self.entries.items()):
-            if not entry.seen:
-                yield item, json.loads(self._read_at(entry.offset))
+            if not entry & 1:
+                yield item, json.loads(self._read_at(entry >> 4))
 
     def write(self, item: str, state: str, **fields: Any) -> Future[None]:
         """Queue a record; the future is set once it is durable (or fails with ``JournalError``)."""
@@ -278,7 +280,7 @@ class Journal:
             else:
                 offset = self._size
                 for item, state, line, _ in records:
-                    self.entries[item] = Entry(state, offset, seen=True)
+                    self.entries[item] = _entry(state, offset, seen=True)
                     offset += len(line)
                 self._size = offset
         for _, _, _, future in records:
