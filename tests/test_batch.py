@@ -470,3 +470,39 @@ def test_a_released_slot_wakes_exactly_one_waiter() -> None:
         return woken
 
     assert asyncio.run(main()) == [0]
+
+
+def test_a_refused_connection_proves_no_task_and_the_submit_is_sent_again_after_a_pause(kind: str) -> None:
+    fake = FakeEvoLink(plan=TaskPlan(duration=5))
+    refused = [1]
+
+    def refuse_once(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "POST" and refused[0]:
+            refused[0] -= 1
+            raise httpx.ConnectError("connection refused", request=request)
+        return None
+
+    [result] = run_many(kind, fake, REQUESTS[:1], intercept=refuse_once)
+    assert result.ok
+    assert fake.created == 1
+
+
+def test_a_cancelled_task_is_a_final_failure(kind: str, tmp_path: Path) -> None:
+    fake = FakeEvoLink(plan=TaskPlan(duration=5))
+    fake.next_task(outcome="cancelled")
+    journal = tmp_path / "journal.jsonl"
+    [result] = run_many(kind, fake, REQUESTS[:1], journal=journal)
+    assert (result.outcome, result.state) == ("failed", "finished")
+    [again] = run_many(kind, fake, REQUESTS[:1], journal=journal)
+    assert (again.outcome, again.resumed) == ("failed", True)
+    assert fake.created == 1
+
+
+def test_unmatched_uncertain_entries_are_reported_with_their_idempotency_keys(kind: str, tmp_path: Path) -> None:
+    fake = FakeEvoLink(plan=TaskPlan(duration=5))
+    journal = tmp_path / "journal.jsonl"
+    key = "evolink-batch-fedcba9876543210fedcba9876543210"
+    with Journal(journal) as handle:
+        handle.write(item_identity(REQUESTS[9], 1), "submitting", idempotency_key=key).result()
+    with pytest.warns(JournalWarning, match=f"1 submitting.*idempotency keys: {key}"):
+        run_many(kind, fake, REQUESTS[:1], journal=journal)
