@@ -40,6 +40,7 @@ from ._errors import (
     Violation,
     WaitTimeoutError,
 )
+from ._journal import JournalDamagedError, JournalError, JournalLockedError, JournalWarning
 from ._polling import PollSchedule
 from ._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
 from ._rules import QWEN_RULES, RULES, WAN_RULES, ModelRules, validate
@@ -68,6 +69,10 @@ __all__ = [
     "ImageEditRequest",
     "InsufficientQuotaError",
     "InternalServerError",
+    "JournalDamagedError",
+    "JournalError",
+    "JournalLockedError",
+    "JournalWarning",
     "MalformedTaskError",
     "ModelRules",
     "NotFoundError",

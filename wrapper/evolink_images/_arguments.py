@@ -19,6 +19,7 @@ __all__ = [
     "MAX_TASK_ID",
     "check_count",
     "check_dest_dir",
+    "check_flag",
     "check_headers",
     "check_seconds",
     "check_task",
@@ -101,3 +102,10 @@ def check_headers(name: str, headers: Any) -> tuple[tuple[str, str], ...]:
             raise _refuse(f"{name}[{key!r}]", value, "ASCII text on one line")
         pairs.append((key, value))
     return tuple(pairs)
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool (an opt-in is never inferred from a truthy value)."""
+    if not isinstance(value, bool):
+        raise _refuse(name, value, "True or False")
+    return value

@@ -16,8 +16,17 @@ from typing import Any
 import anyio
 import httpx
 
-from ._arguments import check_count, check_dest_dir, check_headers, check_seconds, check_task, check_task_id
-from ._batch import BatchProgress, BatchResult, BatchSettings, run_async
+from ._arguments import (
+    check_count,
+    check_dest_dir,
+    check_flag,
+    check_headers,
+    check_seconds,
+    check_task,
+    check_task_id,
+)
+from ._batch import AdaptiveLimit, BatchProgress, BatchResult, BatchSettings
+from ._batch_run import AsyncIO, run_async
 from ._callbacks import parse_callback
 from ._calls import ApiCall, create_call, read_call, sending
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ClientOptions, ConfigurationError
@@ -25,7 +34,6 @@ from ._download import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_BYTES,
     ImageSink,
-    check_flag,
     download_errors,
     plan_download,
     result_host_rule,
@@ -233,19 +241,28 @@ class AsyncClient:
         concurrency: int = 8,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         journal: str | os.PathLike[str] | None = None,
+        save_to: str | os.PathLike[str] | None = None,
+        resend_uncertain: bool = False,
         on_result: Callable[[BatchResult, BatchProgress], object] | None = None,
+        collect: bool = True,
     ) -> list[BatchResult]:
-        """Run many requests with bounded, adaptive concurrency: see ``Client.run_many``."""
+        """Run many requests with bounded, adaptive concurrency: see ``Client.run_many``.
+
+        Cancelling it stops the batch at once: it cancels and awaits every task it started first.
+        """
+        settings = BatchSettings(
+            AdaptiveLimit(check_count("concurrency", concurrency)),
+            save_to=check_dest_dir(save_to) if save_to is not None else None,
+            resend_uncertain=check_flag("resend_uncertain", resend_uncertain),
+        )
         timeout = check_seconds("timeout", timeout)
-        settings = BatchSettings.create(check_count("concurrency", concurrency), journal)
-        return await run_async(
-            list(requests),
-            settings,
+        io = AsyncIO(
             submit=lambda request, key: self.submit(request, max_retries=0, idempotency_key=key),
             wait=lambda task: self.wait(task, timeout=timeout),
+            download=self.download,
             sleep=self._sleep,
-            on_result=on_result,
         )
+        return await run_async(requests, settings, io, journal=journal, on_result=on_result, collect=collect)
 
     async def download(
         self,

@@ -1,29 +1,54 @@
-"""Many tasks at once: bounded, adaptive concurrency, one result or error per item, a resumable journal.
+"""Many tasks at once: one journaled state machine per item, adaptive concurrency, one result per item.
 
 Each item follows ``item_flow``, a generator that owns every decision (skip, resume, submit, back
-off, wait) and yields steps for a driver to carry out: ``run_async`` (asyncio, for ``AsyncClient``)
-and ``run_threads`` (threads, for ``Client``) only supply the I/O and the slots.
+off, wait, save) and yields steps for a driver to carry out (``_batch_run.py``: asyncio for
+``AsyncClient``, threads for ``Client``). Before each step that spends money or moves results, the
+flow yields a ``Record`` of the state it is about to leave the item in; the driver makes it durable
+before going on. The states and what a re-run does with each (see ``_journal.py``):
 
-Concurrency is the number of tasks in flight (submitted, not yet ended). It starts at the ceiling
-the caller chose; a 429 on submit halves it (the request created no task, so it is simply sent
-again after the back-off), once per congestion event (the 429s that arrive before the next
-success count as one), and every ``limit`` successful submits raise it by one again (AIMD).
+=============  ==============================================  =====================================
+state          meaning                                          a re-run
+=============  ==============================================  =====================================
+pending        no task exists (never sent, or refused in a      sends it
+               way that proves none was created: 401, 402,
+               403, 429, 503, a connection never made)
+submitting     a POST was on its way (key recorded)             reports it as uncertain; sends it
+                                                                again, same key, only if asked
+submitted      the task exists (task id)                        waits on it
+finished       the task ended (or the API refused it: 400)      downloads a completed task's results
+saved          the results are on disk (paths)                  nothing
+=============  ==============================================  =====================================
 
-The journal (JSON lines, flushed and fsynced) makes a batch resumable without double billing: an
-item already ended is skipped; an item already submitted is waited on, not submitted again; an item
-interrupted between "submitting" and "submitted" might exist, so it is reported, never re-sent.
+Final: ``saved``; ``finished`` for a failed or cancelled task, a 400, or a completed task when no
+results are to be saved. A wait that timed out leaves the item ``submitted``; a failed download
+leaves it ``finished``.
+
+Concurrency is the number of tasks in flight. It starts at the ceiling the caller chose; a 429 on
+submit halves it, once per congestion event (the 429s before the next success count as one), and
+every ``limit`` successful submits raise it by one again (AIMD).
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import threading
-from collections.abc import Awaitable, Callable, Generator, Sequence
+import secrets
+import time
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
-from ._errors import APIConnectionError, APIError, APIStatusError, EvoLinkError, RateLimitError
-from ._journal import Journal, item_key
+from ._batch_feed import Item
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    BadRequestError,
+    EvoLinkError,
+    RateLimitError,
+    RequestValidationError,
+    TaskCancelledError,
+    TaskFailedError,
+)
 from ._requests import ImageEditRequest
 from ._retry import RetryPolicy, parse_retry_after
 from ._task import Task
@@ -33,17 +58,23 @@ __all__ = [
     "BatchProgress",
     "BatchResult",
     "BatchSettings",
-    "Journal",
+    "Outcome",
     "UncertainSubmitError",
     "item_flow",
-    "run_async",
-    "run_threads",
 ]
+
+Outcome = Literal["done", "failed", "uncertain", "unfinished"]
 
 
 @dataclass(frozen=True)
 class BatchResult:
-    """How one item of a batch ended: its task (completed), or the error that ended it."""
+    """How one item of a batch ended this run.
+
+    ``outcome`` is ``done`` (completed, and saved when a folder was given), ``failed`` (the task
+    failed or was cancelled, or the request was refused as invalid: sending it again fails again),
+    ``uncertain`` (a submit was interrupted: a task may exist) or ``unfinished`` (a re-run goes
+    on from ``state``: sends it, waits on it, or downloads its results).
+    """
 
     index: int
     request: ImageEditRequest
@@ -51,22 +82,30 @@ class BatchResult:
     error: EvoLinkError | None = None
     resumed: bool = False
     """True when the result comes from a journal of an earlier run (nothing was sent for it)."""
+    outcome: Outcome = "done"
+    state: str = "finished"
+    """The item's journal state now (``pending``, ``submitting``, ``submitted``, ``finished``, ``saved``)."""
+    files: tuple[Path, ...] = ()
+    """Where its results were saved (with a results folder)."""
+    idempotency_key: str | None = None
 
     @property
     def ok(self) -> bool:
-        """True when the item's task completed."""
-        return self.error is None and self.task is not None and self.task.is_completed
+        """True when the item is done: its task completed (and its results are saved, if asked)."""
+        return self.outcome == "done"
 
 
 @dataclass(frozen=True)
 class BatchProgress:
-    """Counts for a progress display."""
+    """Counts for a progress display; ``total`` counts the items read so far (all of a list)."""
 
     total: int
     done: int
     failed: int
     in_flight: int
     concurrency: int
+    uncertain: int = 0
+    unfinished: int = 0
 
 
 @dataclass
@@ -124,8 +163,25 @@ class Release:
 
 
 @dataclass(frozen=True)
+class Record:
+    """Step: record the item's new state in the journal (send None).
+
+    With ``durable``, the item goes on only once the record is on disk: the record that precedes a
+    POST. The others (outcomes) are written and fsynced in the same order, grouped with later
+    records, while the item goes on: if one is lost in a crash, the journal still holds the state
+    before it, from which a re-run does only what costs nothing (wait, download) or reports the item
+    uncertain. If one cannot be written, the journal refuses every later record, so the batch stops
+    before its next POST.
+    """
+
+    state: str
+    fields: Mapping[str, Any]
+    durable: bool = False
+
+
+@dataclass(frozen=True)
 class Submit:
-    """Step: submit (send the Task, or the EvoLinkError raised)."""
+    """Step: submit (send the Task, or the exception raised)."""
 
     request: ImageEditRequest
     idempotency_key: str
@@ -133,9 +189,17 @@ class Submit:
 
 @dataclass(frozen=True)
 class Wait:
-    """Step: wait for the task (send the Task, or the EvoLinkError raised)."""
+    """Step: wait for the task (send the Task, or the exception raised)."""
 
     task: Task | str
+
+
+@dataclass(frozen=True)
+class Save:
+    """Step: download the results into ``folder`` (send the list of paths, or the exception raised)."""
+
+    task: Task
+    folder: Path
 
 
 @dataclass(frozen=True)
@@ -145,195 +209,194 @@ class Pause:
     seconds: float
 
 
-Step = Acquire | Release | Submit | Wait | Pause
-ItemFlow = Generator[Step, Task | EvoLinkError | None, BatchResult]
+Step = Acquire | Release | Record | Submit | Wait | Save | Pause
+ItemFlow = Generator[Step, Any, BatchResult]
 
 
 @dataclass
 class BatchSettings:
-    """What every item of one batch shares: the concurrency limit, the journal, the back-off."""
+    """What every item of one batch shares: the limit, the back-off, where results go, the opt-ins."""
 
     limit: AdaptiveLimit
-    journal: Journal
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-
-    @classmethod
-    def create(cls, concurrency: int, journal: str | os.PathLike[str] | None) -> BatchSettings:
-        """Settings for a batch of at most ``concurrency`` tasks in flight."""
-        return cls(AdaptiveLimit(concurrency), Journal(journal))
+    save_to: Path | None = None
+    resend_uncertain: bool = False
+    wall_clock: Callable[[], float] = time.time
+    """Unix time, for ``Retry-After`` given as an HTTP date."""
 
 
 MAX_SUBMIT_ATTEMPTS = 8
 """How many times one item's submit is sent again after answers that prove no task was created."""
 
 
-def _no_task_created(outcome: APIError) -> bool:
-    """A 429, a 503, or a connection never made: the submit created nothing and may be sent again."""
-    if isinstance(outcome, APIStatusError):
-        return outcome.status_code in {429, 503}
-    return isinstance(outcome, APIConnectionError) and not outcome.task_may_exist
-
-
 class UncertainSubmitError(APIError):
-    """Raised for an item whose submit was interrupted: a task may exist, so it is not sent again."""
+    """An item's submit was interrupted or failed after sending: a task may exist, so it is not sent again."""
 
 
-def item_flow(index: int, request: ImageEditRequest, shared: BatchSettings) -> ItemFlow:
-    """Everything one item does, as steps for a driver."""
-    key = item_key(index, request)
-    record = shared.journal.state(key)
-    if record["state"] == "done":
-        task = Task.from_dict(record["task"]) if record.get("task") else None
-        error = EvoLinkError(record["error"], task_id=record.get("task_id")) if record.get("error") else None
-        return BatchResult(index, request, task, error, resumed=True)
-    if record["state"] == "submitting":
-        message = f"item {index} was being submitted when an earlier run stopped; a task may exist"
-        return BatchResult(index, request, error=UncertainSubmitError(message, task_may_exist=True), resumed=True)
+def new_batch_key() -> str:
+    """A random ``Idempotency-Key`` for one item, stored in the journal and reused only for that item."""
+    return f"evolink-batch-{secrets.token_hex(16)}"
+
+
+def _no_task_created(error: BaseException) -> bool:
+    """True when the answer proves no task exists: nothing was sent, or the API refused (4xx, 503)."""
+    if isinstance(error, RequestValidationError):
+        return True
+    if isinstance(error, APIStatusError):
+        return error.status_code < 500 or error.status_code == 503
+    return isinstance(error, APIConnectionError) and not error.task_may_exist
+
+
+def _worth_resending(error: BaseException) -> bool:
+    """A 429, a 503 or a connection never made: the same submit may go through after a pause."""
+    if isinstance(error, APIStatusError):
+        return error.status_code in {429, 503}
+    return isinstance(error, APIConnectionError)
+
+
+def as_item_error(error: BaseException, index: int, task_id: str | None = None) -> EvoLinkError:
+    """The error that becomes an item's result: the package's own, or any other wrapped in one."""
+    if isinstance(error, EvoLinkError):
+        return error
+    wrapped = EvoLinkError(f"item {index}: unexpected {type(error).__name__}: {error}", task_id=task_id)
+    wrapped.__cause__ = error
+    return wrapped
+
+
+def _task(record: Mapping[str, Any]) -> Task | None:
+    body = record.get("task")
+    return Task.from_dict(body) if isinstance(body, dict) else None
+
+
+def item_flow(item: Item, record: Mapping[str, Any] | None, shared: BatchSettings) -> ItemFlow:
+    """Everything one item does, from its journal record (None if new), as steps for a driver."""
+    result = _Results(item)
+    if item.error is not None:
+        return result.make("failed", "pending", error=item.error)
+    record = record or {"state": "pending"}
+    state = record["state"]
+    key = record.get("idempotency_key")
+    result.key = key if isinstance(key, str) else None
+    if state == "saved":
+        files = tuple(Path(path) for path in record.get("files", ()))
+        if all(path.exists() for path in files):
+            return result.make("done", "saved", task=_task(record), files=files, resumed=True)
+        state = "finished"  # a result file went missing since: download it again
+    if state == "finished":
+        task = _task(record)
+        if task is None:  # the API refused the request as invalid: sending it again fails again
+            refusal = record.get("error") or "the API refused the request"
+            error = EvoLinkError(f"{refusal} (in an earlier run; sending it again would fail again)")
+            return result.make("failed", "finished", error=error, resumed=True)
+        result.resumed = True
+        return (yield from _conclude(task, shared, result))
+    if state == "submitting" and not shared.resend_uncertain:
+        message = (
+            f"item {item.index} was being submitted (idempotency key {result.key}) when an earlier run stopped:"
+            " a task may exist, so it was not sent again. Check your recent tasks; to send it again with the"
+            " same key, re-run with resend_uncertain=True (--resend-uncertain)"
+        )
+        error = UncertainSubmitError(message, task_may_exist=True)
+        return result.make("uncertain", "submitting", error=error, resumed=True)
     yield Acquire()
-    task_or_id: Task | str
-    if record["state"] == "submitted":
-        task_or_id = record["task_id"]
+    first: Task | str
+    if state == "submitted":
+        first = _task(record) or str(record.get("task_id"))
     else:
-        attempt = 0
-        while True:
-            shared.journal.write(key, "submitting")
-            outcome = yield Submit(request, f"evolink-batch-{key}")
-            if isinstance(outcome, APIError) and _no_task_created(outcome) and attempt < MAX_SUBMIT_ATTEMPTS:
-                shared.journal.write(key, "new")
-                if isinstance(outcome, RateLimitError):
-                    shared.limit.rate_limited()
-                response = getattr(outcome, "response", None)
-                retry_after = parse_retry_after(response.headers.get("retry-after"), 0.0) if response else None
-                yield Release()
-                yield Pause(shared.policy.delay(attempt, retry_after))
-                attempt += 1
-                yield Acquire()
-                continue
-            if isinstance(outcome, EvoLinkError) or outcome is None:
-                return (yield from _finish(key, index, request, shared, None, outcome))
+        submitted = yield from _submit(item, shared, result)
+        if isinstance(submitted, BatchResult):
+            yield Release()
+            return submitted
+        first = submitted
+    ended = yield Wait(first)
+    yield Release()  # the task has ended, or this run stopped following it
+    if isinstance(ended, Task):
+        task = ended
+    elif isinstance(ended, TaskFailedError | TaskCancelledError):
+        task = ended.task
+    else:  # a timeout, a poll that failed for good, anything: the task goes on, a re-run waits on it
+        task_id = first.id if isinstance(first, Task) else first
+        return result.make("unfinished", "submitted", error=as_item_error(ended, item.index, task_id))
+    yield Record("finished", {"task": dict(task.raw)})
+    return (yield from _conclude(task, shared, result))
+
+
+def _submit(item: Item, shared: BatchSettings, result: _Results) -> Generator[Step, Any, Task | BatchResult]:
+    """Submit until a task exists, the answer proves none will, or a task may exist."""
+    key = result.key = result.key or new_batch_key()
+    attempt = 0
+    while True:
+        yield Record("submitting", {"idempotency_key": key}, durable=True)
+        outcome = yield Submit(item.request, key)
+        if isinstance(outcome, Task):
             shared.limit.succeeded()
-            shared.journal.write(key, "submitted", task_id=outcome.id)
-            task_or_id = outcome
-            break
-    outcome = yield Wait(task_or_id)
-    task = outcome if isinstance(outcome, Task) else None
-    error = outcome if isinstance(outcome, EvoLinkError) else None
-    return (yield from _finish(key, index, request, shared, task, error))
+            yield Record("submitted", {"task_id": outcome.id, "task": dict(outcome.raw)})
+            return outcome
+        if not _no_task_created(outcome):
+            error = UncertainSubmitError(
+                f"the submit of item {item.index} (idempotency key {key}) failed after it was sent: {outcome}",
+                task_may_exist=True,
+            )
+            error.__cause__ = outcome
+            return result.make("uncertain", "submitting", error=error)
+        if isinstance(outcome, BadRequestError | RequestValidationError):
+            yield Record("finished", {"error": str(outcome)})
+            return result.make("failed", "finished", error=as_item_error(outcome, item.index))
+        yield Record("pending", {"idempotency_key": key, "error": str(outcome)})
+        if not _worth_resending(outcome) or attempt >= MAX_SUBMIT_ATTEMPTS:
+            return result.make("unfinished", "pending", error=as_item_error(outcome, item.index))
+        if isinstance(outcome, RateLimitError):
+            shared.limit.rate_limited()
+        response = getattr(outcome, "response", None)
+        header = response.headers.get("retry-after") if response is not None else None
+        yield Release()
+        yield Pause(shared.policy.delay(attempt, parse_retry_after(header, shared.wall_clock())))
+        attempt += 1
+        yield Acquire()
 
 
-def _finish(
-    key: str,
-    index: int,
-    request: ImageEditRequest,
-    shared: BatchSettings,
-    task: Task | None,
-    error: EvoLinkError | None,
-) -> ItemFlow:
-    task_id = task.id if task else (error.task_id if error else None)
-    shared.journal.write(
-        key, "done", task_id=task_id, task=dict(task.raw) if task else None, error=str(error) if error else None
-    )
-    yield Release()
-    return BatchResult(index, request, task, error)
+def _conclude(task: Task, shared: BatchSettings, result: _Results) -> ItemFlow:
+    """A finished task: a failure is final; a completed task's results are saved when asked."""
+    if task.status == "failed":
+        return result.make("failed", "finished", task=task, error=TaskFailedError(task))
+    if task.status == "cancelled":
+        return result.make("failed", "finished", task=task, error=TaskCancelledError(task))
+    if shared.save_to is None:
+        return result.make("done", "finished", task=task)
+    saved = yield Save(task, shared.save_to)
+    if isinstance(saved, BaseException):  # the task stays finished: a re-run downloads what is missing
+        return result.make("unfinished", "finished", task=task, error=as_item_error(saved, result.item.index, task.id))
+    files = tuple(Path(path) for path in saved)
+    yield Record("saved", {"task": dict(task.raw), "files": [str(path) for path in files]})
+    return result.make("done", "saved", task=task, files=files)
 
 
-def _progress(limit: AdaptiveLimit, total: int, results: Sequence[BatchResult]) -> BatchProgress:
-    failed = sum(1 for result in results if not result.ok)
-    return BatchProgress(total, len(results) - failed, failed, limit.in_flight, limit.limit)
+@dataclass
+class _Results:
+    """Builds an item's result; remembers what the flow learnt on the way (its key, a resume)."""
 
+    item: Item
+    key: str | None = None
+    resumed: bool = False
 
-async def run_async(
-    requests: Sequence[ImageEditRequest],
-    shared: BatchSettings,
-    submit: Callable[[ImageEditRequest, str], Awaitable[Task]],
-    wait: Callable[[Task | str], Awaitable[Task]],
-    sleep: Callable[[float], Awaitable[None]],
-    on_result: Callable[[BatchResult, BatchProgress], object] | None,
-) -> list[BatchResult]:
-    """Drive every item's flow with asyncio; return the results in the items' order."""
-    condition = asyncio.Condition()
-    results: list[BatchResult] = []
-
-    async def drive(index: int, request: ImageEditRequest) -> BatchResult:
-        flow = item_flow(index, request, shared)
-        sent: Task | EvoLinkError | None = None
-        try:
-            while True:
-                step = flow.send(sent)
-                sent = None
-                if isinstance(step, Acquire):
-                    async with condition:
-                        await condition.wait_for(shared.limit.has_room)
-                        shared.limit.take()
-                elif isinstance(step, Release):
-                    async with condition:
-                        shared.limit.give_back()
-                        condition.notify_all()
-                elif isinstance(step, Pause):
-                    await sleep(step.seconds)
-                else:
-                    try:
-                        sent = await (
-                            submit(step.request, step.idempotency_key) if isinstance(step, Submit) else wait(step.task)
-                        )
-                    except EvoLinkError as error:
-                        sent = error
-        except StopIteration as stop:
-            result: BatchResult = stop.value
-            results.append(result)
-            if on_result is not None:
-                on_result(result, _progress(shared.limit, len(requests), results))
-            return result
-
-    return list(await asyncio.gather(*(drive(index, request) for index, request in enumerate(requests))))
-
-
-def run_threads(
-    requests: Sequence[ImageEditRequest],
-    shared: BatchSettings,
-    submit: Callable[[ImageEditRequest, str], Task],
-    wait: Callable[[Task | str], Task],
-    sleep: Callable[[float], None],
-    on_result: Callable[[BatchResult, BatchProgress], object] | None,
-) -> list[BatchResult]:
-    """Drive every item's flow on threads (one per slot at most); return the results in order."""
-    condition = threading.Condition()
-    results: list[BatchResult] = []
-
-    def drive(index: int, request: ImageEditRequest) -> BatchResult:
-        flow = item_flow(index, request, shared)
-        sent: Task | EvoLinkError | None = None
-        try:
-            while True:
-                step = flow.send(sent)
-                sent = None
-                if isinstance(step, Acquire):
-                    with condition:
-                        condition.wait_for(shared.limit.has_room)
-                        shared.limit.take()
-                elif isinstance(step, Release):
-                    with condition:
-                        shared.limit.give_back()
-                        condition.notify_all()
-                elif isinstance(step, Pause):
-                    sleep(step.seconds)
-                else:
-                    try:
-                        sent = (
-                            submit(step.request, step.idempotency_key) if isinstance(step, Submit) else wait(step.task)
-                        )
-                    except EvoLinkError as error:
-                        sent = error
-        except StopIteration as stop:
-            result: BatchResult = stop.value
-            with condition:
-                results.append(result)
-                progress = _progress(shared.limit, len(requests), results)
-            if on_result is not None:
-                on_result(result, progress)
-            return result
-
-    from concurrent.futures import ThreadPoolExecutor  # only sync batches need it: not at import time
-
-    with ThreadPoolExecutor(max_workers=shared.limit.ceiling, thread_name_prefix="evolink-batch") as pool:
-        return list(pool.map(drive, range(len(requests)), requests))
+    def make(
+        self,
+        outcome: Outcome,
+        state: str,
+        *,
+        task: Task | None = None,
+        error: EvoLinkError | None = None,
+        files: tuple[Path, ...] = (),
+        resumed: bool = False,
+    ) -> BatchResult:
+        return BatchResult(
+            self.item.index,
+            self.item.request,
+            task,
+            error,
+            resumed or self.resumed,
+            outcome,
+            state,
+            files,
+            self.key,
+        )

@@ -15,8 +15,17 @@ from typing import Any
 
 import httpx
 
-from ._arguments import check_count, check_dest_dir, check_headers, check_seconds, check_task, check_task_id
-from ._batch import BatchProgress, BatchResult, BatchSettings, run_threads
+from ._arguments import (
+    check_count,
+    check_dest_dir,
+    check_flag,
+    check_headers,
+    check_seconds,
+    check_task,
+    check_task_id,
+)
+from ._batch import AdaptiveLimit, BatchProgress, BatchResult, BatchSettings
+from ._batch_run import SyncIO, run_threads
 from ._callbacks import parse_callback
 from ._calls import ApiCall, create_call, read_call, sending
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ClientOptions, ConfigurationError
@@ -24,7 +33,6 @@ from ._download import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_BYTES,
     ImageSink,
-    check_flag,
     download_errors,
     plan_download,
     result_host_rule,
@@ -291,30 +299,53 @@ class Client:
         concurrency: int = 8,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         journal: str | os.PathLike[str] | None = None,
+        save_to: str | os.PathLike[str] | None = None,
+        resend_uncertain: bool = False,
         on_result: Callable[[BatchResult, BatchProgress], object] | None = None,
+        collect: bool = True,
     ) -> list[BatchResult]:
-        """Run many requests, at most ``concurrency`` tasks in flight; one result or error per item.
+        """Run many requests, at most ``concurrency`` tasks in flight; one result per item.
 
-        A 429 lowers the concurrency, which then recovers. With ``journal`` (a JSON-lines file),
-        a re-run skips finished items and waits on submitted ones instead of submitting them again.
+        A 429 lowers the concurrency, which then recovers. Whatever one item raises becomes that
+        item's result (``BatchResult.error``); the others go on. With ``journal``, each item's state
+        is recorded before each step (see ``_batch.py``), so a re-run after a crash, a timeout or a
+        failed download goes on where it stopped and never pays twice for an item.
 
         Args:
-            requests: the requests, in order; results come back in the same order.
-            concurrency: the most tasks in flight at once.
-            timeout: each task's wait, in seconds.
-            journal: where to record progress, to resume after a crash without double billing.
-            on_result: called as each item ends, with counts for a progress display.
+            requests: the requests, in any iterable: a list is checked whole before anything is sent;
+                anything else (a generator over a huge file) is read one item at a time.
+            concurrency: the most tasks in flight at once (also the number of workers).
+            timeout: each task's wait, in seconds; a task still running then stays in the journal as
+                submitted, and a re-run waits on it again.
+            journal: a JSON-lines file recording each item's state (one process at a time).
+            save_to: a folder to save each completed task's results into; an item is done once they
+                are saved (a failed download is retried by a re-run).
+            resend_uncertain: send again, with the same idempotency key, items whose submit was
+                interrupted in an earlier run. If the API ignores the key (its handling is
+                undocumented) and the first submit did create a task, that item is paid twice.
+            on_result: called as each item ends (on the calling thread), with counts for a display.
+            collect: keep every result for the returned list; False keeps memory bounded by the
+                concurrency (results then go only to ``on_result``, and the list is empty).
+
+        Raises:
+            JournalLockedError: another process is running a batch on this journal; nothing was sent.
+            JournalDamagedError: the journal is damaged before its last line; nothing was sent.
+            JournalError: the journal could not be written; the batch stopped before its next submit.
+            KeyboardInterrupt: the batch stopped at once (within a second); the journal is consistent.
         """
+        settings = BatchSettings(
+            AdaptiveLimit(check_count("concurrency", concurrency)),
+            save_to=check_dest_dir(save_to) if save_to is not None else None,
+            resend_uncertain=check_flag("resend_uncertain", resend_uncertain),
+        )
         timeout = check_seconds("timeout", timeout)
-        settings = BatchSettings.create(check_count("concurrency", concurrency), journal)
-        return run_threads(
-            list(requests),
-            settings,
+        io = SyncIO(
             submit=lambda request, key: self.submit(request, max_retries=0, idempotency_key=key),
             wait=lambda task: self.wait(task, timeout=timeout),
+            download=self.download,
             sleep=self._sleep,
-            on_result=on_result,
         )
+        return run_threads(requests, settings, io, journal=journal, on_result=on_result, collect=collect)
 
     def download(
         self,

@@ -33,7 +33,7 @@ from types import TracebackType
 import httpx
 
 from ._addresses import is_loopback_host
-from ._errors import DownloadError, RequestValidationError, Violation
+from ._errors import DownloadError
 from ._fetch import FetchRefused, HostRule, parse_url
 from ._task import Task
 from ._wire import DeadlineExceeded
@@ -45,7 +45,6 @@ __all__ = [
     "EXTENSIONS",
     "DownloadPlan",
     "ImageSink",
-    "check_flag",
     "download_errors",
     "file_stem",
     "folder_problem",
@@ -117,13 +116,6 @@ class DownloadPlan:
     def error(self, index: int, problem: str) -> DownloadError:
         """A ``DownloadError`` about result ``index``, naming the task."""
         return DownloadError(f"result {index} of task {self.task_id} {problem}", task_id=self.task_id)
-
-
-def check_flag(name: str, value: object) -> bool:
-    """Return ``value`` if it is a bool."""
-    if not isinstance(value, bool):
-        raise RequestValidationError([Violation(name, f"is {type(value).__name__}", "True or False")])
-    return value
 
 
 def result_host_rule(base_url: httpx.URL, allow_internal: bool) -> HostRule:

@@ -1,55 +1,308 @@
-"""The batch journal: an append-only record of each item's state, so that a re-run never pays twice.
+"""The batch journal: each item's state, written before the step it guards, so a re-run never pays twice.
 
-One JSON object per line (``key``, ``state`` and what the state needs), flushed and fsynced before
-the batch goes on; the last line of an item wins. States: ``new``, ``submitting`` (a POST is on its
-way: a task may exist), ``submitted`` (with ``task_id``), ``done`` (with the task or the error).
+A JSON-lines file. Line 1 is a header saying what the journal is and what it was made for (the
+command line that created it); every other line records one item's new state, and an item's last
+line wins. Items are named by content (``_batch_feed.item_identity``), never by position.
+
+States, in the only order allowed (see ``STATES``)::
+
+    pending -> submitting (idempotency key; written before the POST) -> submitted (task id)
+            -> finished (the terminal task, or the API's refusal) -> saved (the files)
+
+Records are appended by one writer thread: callers get a ``Future`` that is set once the record is
+on disk (written and fsynced). Records queued together share one fsync (group commit): safe, since
+no caller goes on before its own record is durable. A failed write (full disk, a file size limit)
+truncates the file back to what was acknowledged and breaks the journal for good: every later write
+fails at once, so the batch stops before its next POST.
+
+One process per journal: the file is locked (``fcntl.flock``) for as long as it is open. A torn
+last line is a write that never completed (so the step it guarded never happened): it is dropped
+with a warning. Damage anywhere else is refused with the line number, before anything is sent.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import datetime
+import fcntl
 import json
 import os
+import queue
+import sys
 import threading
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from ._requests import ImageEditRequest, to_api_body
+from ._errors import EvoLinkError
 
-__all__ = ["Journal", "item_key"]
+__all__ = [
+    "FINAL_TASK_STATES",
+    "STATES",
+    "Journal",
+    "JournalDamagedError",
+    "JournalError",
+    "JournalLockedError",
+    "JournalWarning",
+]
+
+FORMAT = "evolink-images batch journal"
+VERSION = 2
+STATES = ("pending", "submitting", "submitted", "finished", "saved")
+"""Every state an item can be in, in the order an item moves through them."""
+FINAL_TASK_STATES = frozenset({"completed", "failed", "cancelled"})
 
 
-def item_key(index: int, request: ImageEditRequest) -> str:
-    """A stable name for an item: its position and a digest of its body."""
-    body = json.dumps(to_api_body(request).to_dict(), sort_keys=True).encode()
-    return f"{index}-{hashlib.sha256(body).hexdigest()[:16]}"
+class JournalError(EvoLinkError):
+    """Raised when the journal cannot be opened, read or written; the batch stops before its next POST."""
+
+
+class JournalLockedError(JournalError):
+    """Raised when another process holds the journal; nothing was sent."""
+
+
+class JournalDamagedError(JournalError):
+    """Raised when a journal line other than the last cannot be read; nothing was sent."""
+
+
+class JournalWarning(UserWarning):
+    """Issued for a torn last line that was dropped, and for entries no input item matched."""
+
+
+def _entry(state: str, offset: int, seen: bool) -> int:
+    """An item's last record packed in one int: where it starts, its state, whether this run matched it.
+
+    A million items need a small index: an int per item, not an object.
+    """
+    return (offset << 4) | (STATES.index(state) << 1) | seen
+
+
+_STOP = object()
 
 
 class Journal:
-    """An append-only JSON-lines record of each item's state; the last line of an item wins."""
+    """An exclusive, append-only, crash-safe record of each item's state.
 
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
-        self.path = Path(path) if path is not None else None
-        self._state: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        if self.path is not None and self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    record = json.loads(line)
-                    self._state[record["key"]] = record
+    Args:
+        path: the journal file (created with its header if missing).
 
-    def state(self, key: str) -> dict[str, Any]:
-        """The last record of ``key`` (``{"state": "new"}`` if none)."""
-        return self._state.get(key, {"state": "new"})
+    Raises:
+        JournalLockedError: another process has it open.
+        JournalDamagedError: a line other than the last is unreadable.
+        JournalError: it cannot be opened or read (a folder, no permission, ...).
+    """
 
-    def write(self, key: str, state: str, **fields: Any) -> None:
-        """Record a state change, durably, before going on."""
-        record = {"key": key, "state": state, **fields}
-        with self._lock:
-            self._state[key] = record
-            if self.path is None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.entries: dict[str, int] = {}
+        """Each item's last record, packed by ``_entry``."""
+        self.made_for: str | None = None
+        self._broken: BaseException | None = None
+        self._closed = False
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closing = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        except OSError as error:
+            raise JournalError(f"cannot open the journal {self.path}: {error.strerror or error}") from None
+        try:
+            self._lock()
+            self._size = self._load()
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self._writer = threading.Thread(target=self._write_loop, name="evolink-journal", daemon=True)
+        self._writer.start()
+
+    def _lock(self) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise JournalLockedError(
+                f"the journal {self.path} is in use by another process (one batch per journal); nothing was sent"
+            ) from None
+
+    def _load(self) -> int:
+        """Read every record; drop a torn last line; write the header of a new journal. Return the size."""
+        data = b"".join(iter(lambda: os.read(self._fd, 1 << 20), b""))
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            warnings.warn(
+                JournalWarning(
+                    f"{self.path}: the last line was torn (a write that never completed, so the step it guarded"
+                    f" never happened): ignored ({len(data) - end} bytes)"
+                ),
+                stacklevel=4,
+            )
+            os.ftruncate(self._fd, end)
+            os.fsync(self._fd)
+        if end == 0:
+            return self._write_header()
+        offset = 0
+        for number, line in enumerate(data[:end].split(b"\n")[:-1], 1):
+            self._read_line(number, line, offset)
+            offset += len(line) + 1
+        return end
+
+    def _read_line(self, number: int, line: bytes, offset: int) -> None:
+        def damaged(why: str) -> JournalDamagedError:
+            return JournalDamagedError(
+                f"the journal {self.path} is damaged at line {number} ({why}); nothing was sent."
+                " Move it aside to start afresh (items it recorded as submitted may then be paid twice)"
+            )
+
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise damaged("not a JSON line") from None
+        if not isinstance(record, dict):
+            raise damaged("not a JSON object")
+        if number == 1:
+            if record.get("journal") != FORMAT or record.get("version") != VERSION:
+                raise damaged(f"not a version-{VERSION} batch journal header")
+            made_for = record.get("made_for")
+            self.made_for = made_for if isinstance(made_for, str) else None
+            return
+        item, state = record.get("item"), record.get("state")
+        if not isinstance(item, str) or state not in STATES:
+            raise damaged("no item or an unknown state")
+        self.entries[item] = _entry(state, offset, seen=False)
+
+    def _write_header(self) -> int:
+        header = {
+            "journal": FORMAT,
+            "version": VERSION,
+            "made_for": " ".join(sys.argv) or "python",
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
+        line = (json.dumps(header) + "\n").encode()
+        try:
+            os.write(self._fd, line)
+            os.fsync(self._fd)
+            # A new file's name is durable only once its folder is: fsync it too.
+            folder = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+        except OSError as error:
+            raise JournalError(f"cannot write the journal {self.path}: {error.strerror or error}") from None
+        self.made_for = str(header["made_for"])
+        return len(line)
+
+    def record(self, item: str) -> dict[str, Any] | None:
+        """The last record of ``item`` (marking it as matched by this run's input), or None."""
+        entry = self.entries.get(item)
+        if entry is None:
+            return None
+        self.entries[item] = entry | 1
+        record: dict[str, Any] = json.loads(self._read_at(entry >> 4))
+        return record
+
+    def state_of(self, item: str) -> str | None:
+        """The last state recorded for ``item``, or None."""
+        entry = self.entries.get(item)
+        return None if entry is None else STATES[(entry >> 1) & 7]
+
+    def _read_at(self, offset: int) -> bytes:
+        chunks = []
+        while True:
+            chunk = os.pread(self._fd, 4096, offset)
+            newline = chunk.find(b"\n")
+            if newline >= 0 or not chunk:
+                chunks.append(chunk[: newline if newline >= 0 else len(chunk)])
+                return b"".join(chunks)
+            chunks.append(chunk)
+            offset += len(chunk)
+
+    def unmatched(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Entries that no item of this run's input matched, with their last record."""
+        for item, entry in list(self.entries.items()):
+            if not entry & 1:
+                yield item, json.loads(self._read_at(entry >> 4))
+
+    def write(self, item: str, state: str, **fields: Any) -> Future[None]:
+        """Queue a record; the future is set once it is durable (or fails with ``JournalError``)."""
+        future: Future[None] = Future()
+        line = (json.dumps({"item": item, "state": state, **fields}, separators=(",", ":")) + "\n").encode()
+        with self._closing:
+            if self._broken is None and not self._closed:
+                self._queue.put((item, state, line, future))
+                return future
+        future.set_exception(self._failure())
+        return future
+
+    def failure(self) -> JournalError | None:
+        """The error that broke the journal, if any write failed."""
+        return self._failure() if self._broken is not None else None
+
+    def _failure(self) -> JournalError:
+        if self._broken is not None:
+            why = self._broken.strerror if isinstance(self._broken, OSError) else None
+            return JournalError(
+                f"the journal {self.path} cannot be written ({why or self._broken}); the batch stopped and"
+                " nothing more was sent. Free the space (or fix the file) and re-run to resume"
+            )
+        return JournalError(f"the journal {self.path} is closed; nothing more is sent")
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(entry is _STOP for entry in batch)
+            records = [entry for entry in batch if entry is not _STOP]
+            if records:
+                self._commit(records)
+            if stop:
                 return
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+
+    def _commit(self, records: list[tuple[str, str, bytes, Future[None]]]) -> None:
+        if self._broken is None:
+            data = b"".join(line for _, _, line, _ in records)
+            try:
+                written = 0
+                while written < len(data):
+                    written += os.write(self._fd, data[written:])
+                os.fsync(self._fd)
+            except OSError as error:
+                self._broken = error
+                # Take back any partial write, so the file holds exactly what was acknowledged.
+                # If even that fails, the next open drops the remnant as a torn last line.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+            else:
+                offset = self._size
+                for item, state, line, _ in records:
+                    self.entries[item] = _entry(state, offset, seen=True)
+                    offset += len(line)
+                self._size = offset
+        for _, _, _, future in records:
+            if future.done():  # cancelled by its waiter (a cancelled asyncio task): the record stands
+                continue
+            if self._broken is None:
+                future.set_result(None)
+            else:
+                future.set_exception(self._failure())
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Write what is queued, stop the writer, release the lock. Later writes fail."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
+        self._writer.join()
+        os.close(self._fd)

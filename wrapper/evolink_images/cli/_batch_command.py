@@ -1,9 +1,16 @@
 """``evolink-images batch FILE.jsonl --out DIR``: every line a request, N at a time, resumable.
 
 Each line is a JSON object with the request's fields (``model``, ``prompt``, ``image_urls``, and
-``n`` or ``callback_url`` where allowed). Every line is checked before anything is sent. Results
-are saved into ``--out`` as each item ends; the journal (``--out``/journal.jsonl by default) lets a
-re-run pick up where an interrupted one stopped, without paying twice.
+``n`` or ``callback_url`` where allowed). Every line is checked, and ``--out`` tried, before anything
+is sent; then the file is read again, one line at a time (a million lines are never held in memory).
+The batch runner saves each item's results into ``--out`` and records every step in the journal
+(``--out``/journal.jsonl by default), so a re-run finishes the job without paying twice.
+
+Exit status: 0 when every item is saved; 4 when any item failed (its task failed or was cancelled,
+or the API refused it as invalid); otherwise 3 when any item is uncertain (a submit was interrupted:
+see ``--resend-uncertain``) or not finished yet (re-run to finish it); 2 for invalid input, a
+journal in use by another process or a damaged journal (nothing was sent); 1 when the journal
+cannot be written (the batch stopped before its next submit); 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -11,23 +18,32 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
+import tempfile
+import warnings
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .._batch import BatchProgress, BatchResult
-from .._errors import EvoLinkError, RequestValidationError, Violation
+from .._errors import RequestValidationError, Violation
+from .._journal import JournalDamagedError, JournalError, JournalLockedError
 from .._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
 from .._rules import check
-from ._commands import Session, task_summary
+from ._commands import Session, stderr, task_summary
 
-__all__ = ["batch", "read_requests"]
+__all__ = ["batch", "check_file", "read_lines"]
+
+MAX_LISTED = 50
+"""Problems listed one by one before the rest are only counted."""
 
 _FIELDS = {"model", "prompt", "image_urls", "n", "callback_url"}
 
 
 def _request(number: int, line: str) -> tuple[ImageEditRequest | None, list[Violation]]:
     where = f"line {number}"
+    if any("\udc80" <= ch <= "\udcff" for ch in line):  # bytes that were not UTF-8, kept by surrogateescape
+        return None, [Violation(where, "is not UTF-8 text", "one JSON object per line, in UTF-8")]
     try:
         data: Any = json.loads(line)
     except ValueError as error:
@@ -51,63 +67,155 @@ def _request(number: int, line: str) -> tuple[ImageEditRequest | None, list[Viol
     return request, problems
 
 
-def read_requests(path: Path) -> list[ImageEditRequest]:
-    """Every request of the file, or ``RequestValidationError`` naming each bad line and field."""
-    requests, problems = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        request, found = _request(number, line)
-        problems += found
-        if request is not None:
-            requests.append(request)
+def read_lines(path: Path) -> Iterator[tuple[int, ImageEditRequest | None, list[Violation]]]:
+    """Each non-blank line's number, request and problems, read one line at a time."""
+    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                request, problems = _request(number, line)
+                yield number, request, problems
+
+
+def check_file(path: Path) -> int:
+    """Check every line; return how many requests there are, or raise naming each bad line and field."""
+    problems: list[Violation] = []
+    count = more = 0
+    try:
+        for _, _, found in read_lines(path):
+            count += 1
+            more += max(0, len(problems) + len(found) - MAX_LISTED)
+            problems += found[: max(0, MAX_LISTED - len(problems))]
+    except OSError as error:
+        raise RequestValidationError(
+            [Violation("FILE", f"cannot be read ({error.strerror})", "a readable file")]
+        ) from None
+    if more:
+        problems.append(Violation("FILE", f"has {more} more problem(s)", "fix the ones above first"))
     if problems:
         raise RequestValidationError(problems)
-    if not requests:
+    if not count:
         raise RequestValidationError([Violation("FILE", "holds no request", "one JSON object per line")])
-    return requests
+    return count
+
+
+def _check_out(out: Path) -> None:
+    """Make sure results can be saved into ``out`` before anything is paid for."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".evolink-probe-"):
+            pass
+    except OSError as error:
+        raise RequestValidationError(
+            [Violation("--out", f"cannot be written ({error.strerror}): {str(out)[:200]}", "a folder you can write to")]
+        ) from None
 
 
 def batch(session: Session, args: argparse.Namespace) -> int:
-    """``batch``: run the file's requests; save results as they come; print a summary."""
-    requests = read_requests(Path(args.file))
+    """``batch``: check every line, run them (results saved as they end), print a summary."""
+    source = Path(args.file)
+    total = check_file(source)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_out(out)
     journal = Path(args.journal) if args.journal else out / "journal.jsonl"
-    files: dict[int, list[str]] = {}
-    lock = threading.Lock()
+    lines: dict[int, int] = {}  # item index -> line number, for the items read and not yet ended
+    counts: Counter[str] = Counter()
+
+    def requests() -> Iterator[ImageEditRequest]:
+        for index, (number, request, problems) in enumerate(read_lines(source)):
+            if request is None or problems:  # the file changed since it was checked
+                raise RequestValidationError(problems)
+            lines[index] = number
+            yield request
 
     def on_result(result: BatchResult, progress: BatchProgress) -> None:
-        saved: list[str] = []
-        note = "resumed" if result.resumed else ""
-        if result.ok and result.task is not None and not result.resumed:
-            try:
-                saved = [str(path) for path in session.client.download(result.task, out)]
-            except EvoLinkError as error:
-                note = f"download failed: {error}"
-        with lock:
-            files[result.index] = saved
-            outcome = result.task.status if result.ok and result.task else f"error: {result.error}"
-            print(
-                f"[{progress.done + progress.failed}/{progress.total}] item {result.index}: {outcome} {note}".rstrip()
-                + f"  (done {progress.done}, failed {progress.failed}, concurrency {progress.concurrency})",
-                file=sys.stderr,
-            )
+        counts[result.outcome] += 1
+        number = lines.pop(result.index, result.index + 1)
+        if session.as_json:
+            print(json.dumps(_item_json(number, result)), flush=True)
+            return
+        ended = sum(counts.values())
+        print(
+            f"[{ended}/{total}] line {number}: {_describe(result)}  (saved {progress.done}, failed {progress.failed},"
+            f" uncertain {progress.uncertain}, not finished {progress.unfinished}, concurrency {progress.concurrency})",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    results = session.client.run_many(
-        requests, concurrency=args.concurrency, timeout=args.timeout, journal=journal, on_result=on_result
+    resume = f"evolink-images batch {args.file} --out {args.out}" + (
+        f" --journal {args.journal}" if args.journal else ""
     )
-    failed = [result for result in results if not result.ok]
-    items = [
-        {
-            "index": result.index,
-            "ok": result.ok,
-            "task": task_summary(result.task) if result.task else None,
-            "error": str(result.error) if result.error else None,
-            "files": files.get(result.index, []),
-        }
-        for result in results
-    ]
-    summary = f"{len(results) - len(failed)} of {len(results)} done, {len(failed)} failed; journal: {journal}"
-    session.emit(summary, {"items": items, "journal": str(journal)})
-    return 4 if failed else 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *_, **__: stderr(f"warning: {message}")
+        try:
+            session.client.run_many(
+                requests(),
+                concurrency=args.concurrency,
+                timeout=args.timeout,
+                journal=journal,
+                save_to=out,
+                resend_uncertain=args.resend_uncertain,
+                on_result=on_result,
+                collect=False,
+            )
+        except (JournalLockedError, JournalDamagedError) as error:
+            stderr(f"error: {error}")
+            return 2
+        except JournalError as error:
+            stderr(f"error: {error}")
+            stderr(f"resume with: {resume}")
+            return 1
+        except KeyboardInterrupt:
+            stderr(f"\ninterrupted: {_summary(counts, total, journal)}; nothing more is sent.")
+            stderr(f"Tasks already submitted go on. Resume with: {resume}")
+            return 130
+    summary = _summary(counts, total, journal)
+    if session.as_json:
+        print(
+            json.dumps(
+                {"summary": {**{key: counts[key] for key in _OUTCOMES}, "total": total, "journal": str(journal)}}
+            )
+        )
+    else:
+        print(summary)
+    if counts["unfinished"]:
+        stderr(f"{counts['unfinished']} item(s) not finished: re-run to finish them: {resume}")
+    if counts["uncertain"]:
+        stderr(
+            f"{counts['uncertain']} item(s) uncertain (a submit was interrupted; a task may exist): check your recent"
+            " tasks, or re-run with --resend-uncertain to send them again with the same idempotency key"
+        )
+    if counts["failed"]:
+        return 4
+    return 3 if counts["unfinished"] or counts["uncertain"] else 0
+
+
+_OUTCOMES = ("done", "failed", "uncertain", "unfinished")
+
+
+def _summary(counts: Counter[str], total: int, journal: Path) -> str:
+    return (
+        f"{counts['done']} saved, {counts['failed']} failed, {counts['uncertain']} uncertain,"
+        f" {counts['unfinished']} not finished, of {total}; journal: {journal}"
+    )
+
+
+def _describe(result: BatchResult) -> str:
+    if result.ok:
+        files = " ".join(str(path) for path in result.files)
+        return f"saved {files}" + (" (earlier)" if result.resumed else "")
+    if result.outcome == "unfinished":
+        return f"not finished ({result.state}): {result.error}"
+    return f"{result.outcome}: {result.error}"
+
+
+def _item_json(number: int, result: BatchResult) -> dict[str, Any]:
+    return {
+        "line": number,
+        "outcome": result.outcome,
+        "state": result.state,
+        "resumed": result.resumed,
+        "task": task_summary(result.task) if result.task else None,
+        "error": str(result.error).replace("\n", " ") if result.error else None,
+        "files": [str(path) for path in result.files],
+    }

@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--concurrency", type=int, default=8, help="the most tasks in flight (default 8)")
     batch.add_argument("--journal", help="the resume journal (default: OUT/journal.jsonl)")
     batch.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each task (default 600)")
+    batch.add_argument(
+        "--resend-uncertain",
+        action="store_true",
+        help="send again, with the same idempotency key, items whose submit an earlier run left uncertain"
+        " (if the API ignores the key and a task was made, that item is paid twice)",
+    )
     batch.add_argument("--json", action="store_true", help="print JSON, and nothing else, on stdout")
 
     serve = _command(

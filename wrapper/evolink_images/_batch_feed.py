@@ -1,0 +1,113 @@
+"""The batch's input: requests pulled one at a time, each checked, serialised and named by its content.
+
+An item's identity is the digest of its canonical request (model, fields and ``extra_body``, as the
+JSON body that would be sent, keys sorted) plus its occurrence number among identical requests: the
+third copy of one request is ``<digest>#3`` wherever it sits in the input. So editing, reordering or
+appending lines never makes a journaled item look new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from ._errors import EvoLinkError, RequestValidationError, Violation
+from ._requests import ImageEditRequest, to_api_body
+from ._rules import validate
+
+__all__ = ["Feed", "Item", "canonical_body", "content_digest", "item_identity"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One request of the batch, ready to send (or the reason it cannot be: then nothing is sent)."""
+
+    index: int
+    request: ImageEditRequest
+    identity: str
+    error: EvoLinkError | None = None
+
+
+def canonical_body(request: ImageEditRequest) -> str:
+    """The JSON body ``request`` is sent as, in one canonical spelling (sorted keys, no spaces)."""
+    body = to_api_body(request).to_dict()
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def content_digest(canonical: str) -> str:
+    """A digest of a canonical request (128 bits, hex)."""
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def item_identity(request: ImageEditRequest, occurrence: int) -> str:
+    """The journal's name for the ``occurrence``-th (from 1) copy of ``request`` in an input."""
+    return f"{content_digest(canonical_body(request))}#{occurrence}"
+
+
+def _prepare(index: int, request: ImageEditRequest) -> tuple[str | None, EvoLinkError | None]:
+    """Validate and serialise one request: its canonical body, or the error that is its result."""
+    try:
+        validate(request)
+        return canonical_body(request), None
+    except RequestValidationError as error:
+        return None, error
+    except Exception as error:  # an extra_body that is not JSON, a request that is not a request
+        where = "extra_body" if hasattr(request, "extra_body") else f"requests[{index}]"
+        problem = f"cannot be sent as JSON ({type(error).__name__}: {error})"
+        return None, RequestValidationError([Violation(where, problem, "JSON values only (str, number, list, dict)")])
+
+
+class Feed:
+    """Hands out the batch's items in input order, to any number of workers, reading lazily.
+
+    A ``Sequence`` is checked whole before the first item is handed out (so every problem is known
+    before anything is paid for); any other iterable is read one item at a time, as workers free
+    up, so a file of a million lines is never held in memory.
+
+    Args:
+        requests: the requests.
+        named: compute identities (only a journal needs them; they cost a counter per distinct request).
+    """
+
+    def __init__(self, requests: Iterable[ImageEditRequest], *, named: bool) -> None:
+        self._lock = threading.Lock()
+        self._named = named
+        self._counts: dict[str, int] = {}
+        self.read = 0
+        self.exhausted = False
+        self.source_error: BaseException | None = None
+        self._source: Iterator[ImageEditRequest | Item]
+        if isinstance(requests, Sequence):
+            self._source = iter([self._item(index, request) for index, request in enumerate(requests)])
+        else:
+            self._source = iter(requests)
+
+    def _item(self, index: int, request: ImageEditRequest) -> Item:
+        canonical, error = _prepare(index, request)
+        if canonical is None or not self._named:
+            return Item(index, request, "", error)
+        digest = content_digest(canonical)
+        occurrence = self._counts.get(digest, 0) + 1
+        self._counts[digest] = occurrence
+        return Item(index, request, f"{digest}#{occurrence}", error)
+
+    def next(self) -> Item | None:
+        """The next item, or None once the input is exhausted (or failed: see ``source_error``)."""
+        with self._lock:
+            if self.exhausted:
+                return None
+            try:
+                entry = next(self._source)
+            except StopIteration:
+                self.exhausted = True
+                return None
+            except Exception as error:  # the caller's iterable failed: stop handing out items
+                self.exhausted = True
+                self.source_error = error
+                return None
+            index = self.read
+            self.read += 1
+            return entry if isinstance(entry, Item) else self._item(index, entry)

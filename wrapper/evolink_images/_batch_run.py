@@ -1,0 +1,532 @@
+"""The two drivers of a batch: asyncio tasks (``AsyncClient``) and threads (``Client``).
+
+Both run a fixed set of workers (as many as the concurrency ceiling): each takes the next item from
+the feed, drives its flow (``_batch.item_flow``) to the end, and takes the next. Whatever an item
+raises becomes its result; its slot is always given back; a released slot wakes one waiter.
+
+Stopping (Ctrl-C, a journal that cannot be written, an ``on_result`` that raised): nothing new is
+submitted from that moment (a worker checks before the ``submitting`` record that precedes each
+POST, and before each wait); submits already on the wire get a second to record their task; every
+wait is abandoned within that second (asyncio: cancelled and awaited; threads: left to die with
+the process, their journal writes refused). The journal then holds exactly what is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+import time
+import warnings
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._batch import (
+    Acquire,
+    AdaptiveLimit,
+    BatchProgress,
+    BatchResult,
+    BatchSettings,
+    ItemFlow,
+    Outcome,
+    Pause,
+    Record,
+    Release,
+    Save,
+    Step,
+    Submit,
+    UncertainSubmitError,
+    Wait,
+    as_item_error,
+    item_flow,
+)
+from ._batch_feed import Feed, Item
+from ._errors import EvoLinkError
+from ._journal import Journal, JournalError, JournalWarning
+from ._requests import ImageEditRequest
+from ._task import Task
+
+__all__ = ["AsyncIO", "SyncIO", "run_async", "run_threads"]
+
+GRACE = 1.0
+"""Seconds a stopping batch gives submits on the wire to record their task, and waits to end."""
+
+
+@dataclass(frozen=True)
+class SyncIO:
+    """The blocking calls a batch makes (``Client``'s own ``submit``, ``wait``, ``download``)."""
+
+    submit: Callable[[ImageEditRequest, str], Task]
+    wait: Callable[[Task | str], Task]
+    download: Callable[[Task, Path], list[Path]]
+    sleep: Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class AsyncIO:
+    """The awaitable calls a batch makes (``AsyncClient``'s own ``submit``, ``wait``, ``download``)."""
+
+    submit: Callable[[ImageEditRequest, str], Awaitable[Task]]
+    wait: Callable[[Task | str], Awaitable[Task]]
+    download: Callable[[Task, Path], Awaitable[list[Path]]]
+    sleep: Callable[[float], Awaitable[None]]
+
+
+def sync_files(paths: Iterable[Path]) -> None:
+    """Make saved results durable before the ``saved`` record says they are."""
+    folders = set()
+    for path in paths:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        folders.add(path.parent)
+    for folder in folders:
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+class _Run:
+    """What the workers of one run share, whichever the driver."""
+
+    def __init__(
+        self,
+        requests: Iterable[ImageEditRequest],
+        settings: BatchSettings,
+        journal: str | os.PathLike[str] | None,
+        on_result: Callable[[BatchResult, BatchProgress], object] | None,
+        collect: bool,
+    ) -> None:
+        # Opened first: a locked or damaged journal refuses the batch before anything is sent.
+        self.journal = Journal(journal) if journal is not None else None
+        self.settings = settings
+        self.feed = Feed(requests, named=self.journal is not None)
+        self.on_result = on_result
+        self.collect = collect
+        self.results: list[BatchResult] = []
+        self.counts: Counter[str] = Counter()
+        self.stopping = False
+        self.fatal: BaseException | None = None
+        self.on_halt: Callable[[], None] = lambda: None
+
+    @property
+    def limit(self) -> AdaptiveLimit:
+        return self.settings.limit
+
+    def start(self, item: Item) -> tuple[ItemFlow, str]:
+        """The item's flow, and its state as the journal has it."""
+        record = self.journal.record(item.identity) if self.journal is not None and item.error is None else None
+        return item_flow(item, record, self.settings), str(record["state"]) if record else "pending"
+
+    def write(self, item: Item, step: Record) -> Future[None] | None:
+        """Queue the item's new state (None without a journal)."""
+        if self.journal is None:
+            return None
+        return self.journal.write(item.identity, step.state, index=item.index, **step.fields)
+
+    def halt(self, error: BaseException | None) -> None:
+        """Stop the batch: nothing more is sent; ``error`` (if any) is raised once everything stopped."""
+        if error is not None and self.fatal is None:
+            self.fatal = error
+        self.stopping = True
+        self.on_halt()
+
+    def stopped(self, item: Item, state: str, error: EvoLinkError | None = None) -> BatchResult:
+        """The result of an item the batch stopped following."""
+        error = error or EvoLinkError(f"item {item.index}: the batch stopped first; re-run to go on")
+        outcome: Outcome = "uncertain" if state == "submitting" else "unfinished"
+        return BatchResult(item.index, item.request, error=error, outcome=outcome, state=state)
+
+    def crashed(self, item: Item, state: str, error: BaseException) -> BatchResult:
+        """The result of an item whose flow raised (a defect, but it must not take the batch with it)."""
+        if state == "submitting":
+            uncertain = UncertainSubmitError(f"item {item.index}: {type(error).__name__}: {error}", task_may_exist=True)
+            uncertain.__cause__ = error
+            return BatchResult(item.index, item.request, error=uncertain, outcome="uncertain", state=state)
+        failure = as_item_error(error, item.index)
+        return BatchResult(item.index, item.request, error=failure, outcome="unfinished", state=state)
+
+    def deliver(self, result: BatchResult) -> None:
+        """Count a result, keep it if asked, and pass it on."""
+        self.counts[result.outcome] += 1
+        if self.collect:
+            self.results.append(result)
+        if self.on_result is not None:
+            progress = BatchProgress(
+                self.feed.read,
+                self.counts["done"],
+                self.counts["failed"],
+                self.limit.in_flight,
+                self.limit.limit,
+                self.counts["uncertain"],
+                self.counts["unfinished"],
+            )
+            try:
+                self.on_result(result, progress)
+            except Exception as error:  # the caller's callback: stop, and raise it once stopped
+                self.halt(error)
+
+    def finish(self) -> list[BatchResult]:
+        """Report unmatched journal entries, close the journal, raise what stopped the batch."""
+        try:
+            if self.journal is not None and self.feed.exhausted and not self.stopping:
+                _warn_unmatched(self.journal)
+        finally:
+            self.close()
+        if self.journal is not None and self.fatal is None:
+            self.fatal = self.journal.failure()  # a record written while its item went on, refused
+        if self.feed.source_error is not None:
+            raise self.feed.source_error
+        if self.fatal is not None:
+            raise self.fatal
+        self.results.sort(key=lambda result: result.index)
+        return self.results
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+
+def _warn_unmatched(journal: Journal) -> None:
+    states: Counter[str] = Counter()
+    paid: list[str] = []
+    keys: list[str] = []
+    for _, record in journal.unmatched():
+        states[record["state"]] += 1
+        if record.get("task_id") or isinstance(record.get("task"), dict):
+            paid.append(str(record.get("task_id") or record["task"].get("id")))
+        elif record["state"] == "submitting":
+            keys.append(str(record.get("idempotency_key")))
+    if not states:
+        return
+    summary = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    details = ""
+    if paid:
+        details += f"; their tasks: {', '.join(paid[:10])}{' ...' if len(paid) > 10 else ''}"
+    if keys:
+        details += f"; submits that may have made a task, idempotency keys: {', '.join(keys[:10])}"
+    warnings.warn(
+        JournalWarning(
+            f"{journal.path}: {sum(states.values())} entries match no item of this input ({summary}){details}."
+            f" The journal was made for: {journal.made_for}. They are kept, untouched"
+        ),
+        stacklevel=4,
+    )
+
+
+class _ThreadSlots:
+    """The concurrency slots for threads: one waiter woken per slot given back."""
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+        self._condition = threading.Condition()
+
+    def acquire(self) -> bool:
+        limit = self._run.limit
+        with self._condition:
+            self._condition.wait_for(lambda: limit.has_room() or self._run.stopping)
+            if self._run.stopping:
+                return False
+            limit.take()
+            return True
+
+    def release(self) -> None:
+        with self._condition:
+            self._run.limit.give_back()
+            self._condition.notify()
+
+    def poke(self) -> None:
+        """The limit may have grown: let one waiter look."""
+        with self._condition:
+            self._condition.notify()
+
+    def wake_all(self) -> None:
+        with self._condition:
+            self._condition.notify_all()
+
+
+class _AsyncSlots:
+    """The concurrency slots for asyncio: one waiter woken per slot given back."""
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> bool:
+        limit = self._run.limit
+        while not (limit.has_room() or self._run.stopping):
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if not waiter.done():
+                    self._waiters.remove(waiter)
+        if self._run.stopping:
+            return False
+        limit.take()
+        return True
+
+    def release(self) -> None:
+        self._run.limit.give_back()
+        self.poke()
+
+    def poke(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def wake_all(self) -> None:
+        while self._waiters:
+            self.poke()
+
+
+def _call(io: SyncIO, step: Submit | Wait | Save) -> Any:
+    if isinstance(step, Submit):
+        return io.submit(step.request, step.idempotency_key)
+    if isinstance(step, Wait):
+        return io.wait(step.task)
+    paths = io.download(step.task, step.folder)
+    sync_files(paths)
+    return paths
+
+
+def _drive(run: _Run, slots: _ThreadSlots, io: SyncIO, item: Item) -> BatchResult:
+    """Drive one item's flow with blocking calls."""
+    flow, state = run.start(item)
+    holding = False
+    try:
+        step: Step = next(flow)
+        while True:
+            sent: Any = None
+            if isinstance(step, Acquire):
+                if not slots.acquire():
+                    return run.stopped(item, state)
+                holding = True
+            elif isinstance(step, Release):
+                holding = False
+                slots.release()
+            elif isinstance(step, Record):
+                if run.stopping and step.state == "submitting":
+                    return run.stopped(item, state)
+                written = run.write(item, step)
+                try:
+                    if written is not None and (step.durable or written.done()):
+                        written.result()
+                except JournalError as error:
+                    run.halt(error)
+                    return run.stopped(item, state, error)
+                state = step.state
+                if state == "submitted":
+                    slots.poke()
+            elif isinstance(step, Pause):
+                io.sleep(step.seconds)
+            elif isinstance(step, Wait) and run.stopping:
+                return run.stopped(item, state)
+            else:
+                try:
+                    sent = _call(io, step)
+                except Exception as error:
+                    sent = error
+            step = flow.send(sent)
+    except StopIteration as stop:
+        result: BatchResult = stop.value
+        return result
+    except Exception as error:
+        return run.crashed(item, state, error)
+    finally:
+        if holding:
+            slots.release()
+
+
+def run_threads(
+    requests: Iterable[ImageEditRequest],
+    settings: BatchSettings,
+    io: SyncIO,
+    *,
+    journal: str | os.PathLike[str] | None,
+    on_result: Callable[[BatchResult, BatchProgress], object] | None,
+    collect: bool = True,
+) -> list[BatchResult]:
+    """Run a batch on threads; ``on_result`` is called on the calling thread, one result at a time."""
+    run = _Run(requests, settings, journal, on_result, collect)
+    slots = _ThreadSlots(run)
+    # Bounded: workers wait for a slow on_result rather than pile results up in memory.
+    outbox: queue.Queue[BatchResult | None] = queue.Queue(maxsize=settings.limit.ceiling)
+
+    def worker() -> None:
+        try:
+            while not run.stopping and (item := run.feed.next()) is not None:
+                outbox.put(_drive(run, slots, io, item))
+        finally:
+            outbox.put(None)
+
+    # Daemon threads: a stopped batch leaves its waits behind rather than hang the process on them.
+    workers = [
+        threading.Thread(target=worker, name="evolink-batch", daemon=True) for _ in range(settings.limit.ceiling)
+    ]
+    try:
+        for thread in workers:
+            thread.start()
+        live = len(workers)
+        while live and run.fatal is None:
+            try:
+                # A timed wait: a blocked one might not see Ctrl-C until the next result arrives.
+                result = outbox.get(timeout=0.25)
+            except queue.Empty:
+                continue
+            if result is None:
+                live -= 1
+            else:
+                run.deliver(result)
+    except BaseException:  # Ctrl-C: stop at once, then let it through
+        _stop_threads(run, slots, workers)
+        run.close()
+        raise
+    if live:
+        _stop_threads(run, slots, workers)
+    return run.finish()
+
+
+def _stop_threads(run: _Run, slots: _ThreadSlots, workers: list[threading.Thread]) -> None:
+    run.halt(None)
+    slots.wake_all()
+    deadline = time.monotonic() + GRACE
+    for thread in workers:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+async def _call_async(io: AsyncIO, step: Submit | Wait | Save, submitting: set[asyncio.Task[Any]]) -> Any:
+    if isinstance(step, Submit):
+        current = asyncio.current_task()
+        if current is not None:
+            submitting.add(current)
+        try:
+            return await io.submit(step.request, step.idempotency_key)
+        finally:
+            submitting.discard(current)
+    if isinstance(step, Wait):
+        return await io.wait(step.task)
+    paths = await io.download(step.task, step.folder)
+    await asyncio.to_thread(sync_files, paths)
+    return paths
+
+
+async def _drive_async(
+    run: _Run, slots: _AsyncSlots, io: AsyncIO, item: Item, submitting: set[asyncio.Task[Any]]
+) -> BatchResult:
+    """Drive one item's flow with awaitable calls."""
+    flow, state = run.start(item)
+    holding = False
+    try:
+        step: Step = next(flow)
+        while True:
+            sent: Any = None
+            if isinstance(step, Acquire):
+                if not await slots.acquire():
+                    return run.stopped(item, state)
+                holding = True
+            elif isinstance(step, Release):
+                holding = False
+                slots.release()
+            elif isinstance(step, Record):
+                if run.stopping and step.state == "submitting":
+                    return run.stopped(item, state)
+                written = run.write(item, step)
+                try:
+                    if written is not None and step.durable:
+                        await asyncio.wrap_future(written)
+                    elif written is not None and written.done():
+                        written.result()
+                except JournalError as error:
+                    run.halt(error)
+                    return run.stopped(item, state, error)
+                state = step.state
+                if state == "submitted":
+                    slots.poke()
+            elif isinstance(step, Pause):
+                await io.sleep(step.seconds)
+            elif isinstance(step, Wait) and run.stopping:
+                return run.stopped(item, state)
+            else:
+                try:
+                    sent = await _call_async(io, step, submitting)
+                except Exception as error:
+                    sent = error
+            step = flow.send(sent)
+    except StopIteration as stop:
+        result: BatchResult = stop.value
+        return result
+    except Exception as error:
+        return run.crashed(item, state, error)
+    finally:
+        if holding:
+            slots.release()
+
+
+async def run_async(
+    requests: Iterable[ImageEditRequest],
+    settings: BatchSettings,
+    io: AsyncIO,
+    *,
+    journal: str | os.PathLike[str] | None,
+    on_result: Callable[[BatchResult, BatchProgress], object] | None,
+    collect: bool = True,
+) -> list[BatchResult]:
+    """Run a batch on asyncio; cancels and awaits every task it started before it returns or raises."""
+    run = _Run(requests, settings, journal, on_result, collect)
+    slots = _AsyncSlots(run)
+    halted = asyncio.Event()
+    run.on_halt = halted.set
+    submitting: set[asyncio.Task[Any]] = set()
+
+    live = settings.limit.ceiling
+
+    async def worker() -> None:
+        nonlocal live
+        try:
+            while not run.stopping and (item := run.feed.next()) is not None:
+                run.deliver(await _drive_async(run, slots, io, item, submitting))
+        finally:
+            live -= 1
+            if not live:
+                halted.set()
+
+    workers = [asyncio.create_task(worker()) for _ in range(settings.limit.ceiling)]
+    try:
+        await halted.wait()  # every worker ended, or the batch was halted
+    except BaseException:  # cancelled (Ctrl-C under asyncio.run): stop at once, then let it through
+        await _stop_tasks(run, slots, workers, submitting)
+        await asyncio.to_thread(run.close)
+        raise
+    await _stop_tasks(run, slots, workers, submitting)
+    return await asyncio.to_thread(run.finish)
+
+
+async def _stop_tasks(
+    run: _Run, slots: _AsyncSlots, workers: list[asyncio.Task[None]], submitting: set[asyncio.Task[Any]]
+) -> None:
+    if not all(worker.done() for worker in workers):
+        run.halt(None)
+        slots.wake_all()
+        for worker in workers:
+            if worker not in submitting:
+                worker.cancel()
+        if submitting:
+            await asyncio.wait(list(submitting), timeout=GRACE)
+        for worker in workers:
+            worker.cancel()
+    for outcome in await asyncio.gather(*workers, return_exceptions=True):
+        if isinstance(outcome, Exception):  # pragma: no cover - a worker catches what its items raise
+            run.halt(outcome)
