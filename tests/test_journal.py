@@ -43,6 +43,15 @@ def test_a_new_journal_starts_with_a_header_saying_what_it_was_made_for(tmp_path
     assert record == {"item": "a#1", "state": "pending"}
 
 
+def test_the_header_names_the_program_but_never_its_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.argv", ["/opt/app/edit-photos.py", "--db-password", "hunter2"])
+    with Journal(tmp_path / "j.jsonl") as journal:
+        journal.write("a#1", "pending").result()
+    header = json.loads((tmp_path / "j.jsonl").read_text().splitlines()[0])
+    assert header["made_for"].startswith("edit-photos.py in ")
+    assert "hunter2" not in (tmp_path / "j.jsonl").read_text()
+
+
 def test_a_second_opener_is_refused_at_once_and_the_lock_goes_with_the_first(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     with Journal(path):

@@ -175,7 +175,9 @@ class Journal:
         header = {
             "journal": FORMAT,
             "version": VERSION,
-            "made_for": " ".join(sys.argv) or "python",
+            # The program and the folder it ran in, never its arguments: a caller's own script may take
+            # secrets on its command line, and the journal outlives the run.
+            "made_for": f"{os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else 'python'} in {os.getcwd()}",
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
         line = (json.dumps(header) + "\n").encode()

@@ -198,7 +198,10 @@ class Exchange:
                 task_may_exist=may_exist,
             )
         if response is None:
-            return APIConnectionError(f"{what} failed: {type(error).__name__}", task_id=self.task_id)
+            # No answer was seen, so nothing proves the request never left: a POST may have created a task.
+            return APIConnectionError(
+                f"{what} failed: {type(error).__name__}", task_id=self.task_id, task_may_exist=self.method == "POST"
+            )
         if not response.is_success:
             return error_from_response(response, task_id=self.task_id, redactor=self.redactor)
         return self._garbled(response, f"could not be parsed ({type(error).__name__})")
