@@ -150,7 +150,7 @@ def test_a_task_carries_the_request_id_of_the_answer_and_turns_back_into_json(
 
 
 def test_the_async_client_runs_a_task_end_to_end_under_trio() -> None:
-    fake = FakeEvoLink(clock=time.monotonic, plan=TaskPlan(duration=0.3))
+    fake = FakeEvoLink(clock=time.monotonic, plan=TaskPlan(duration=1.0, estimated_time=1))
     with FakeServer(fake) as server:
 
         async def main() -> Task:
@@ -160,3 +160,47 @@ def test_the_async_client_runs_a_task_end_to_end_under_trio() -> None:
         task = trio.run(main)
     assert task.is_completed
     assert fake.created == 1
+
+
+def test_run_many_runs_a_journaled_batch_under_trio(tmp_path: Path) -> None:
+    fake = FakeEvoLink(clock=time.monotonic, plan=TaskPlan(duration=1.0, estimated_time=1))
+    requests = [WanImageToImage(f"edit {number}", ["https://example.com/a.png"]) for number in range(5)]
+    with FakeServer(fake) as server:
+
+        async def main() -> list[Any]:
+            async with AsyncClient(fake.api_key, base_url=server.base_url) as client:
+                return await client.run_many(requests, concurrency=2, journal=tmp_path / "j.jsonl", timeout=20)
+
+        results = trio.run(main)
+    assert [result.ok for result in results] == [True] * 5
+    assert fake.created == 5
+
+
+def test_a_batch_cancelled_under_trio_stops_and_leaves_a_journal_a_rerun_finishes(tmp_path: Path) -> None:
+    fake = FakeEvoLink(clock=time.monotonic, plan=TaskPlan(duration=30))
+    requests = [WanImageToImage(f"edit {number}", ["https://example.com/a.png"]) for number in range(4)]
+    journal = tmp_path / "j.jsonl"
+    with FakeServer(fake) as server:
+
+        async def cancelled_after_the_submits() -> float:
+            async with AsyncClient(fake.api_key, base_url=server.base_url) as client:
+                started = trio.current_time()
+                with trio.move_on_after(1.0):
+                    await client.run_many(requests, concurrency=4, journal=journal, timeout=60)
+                return trio.current_time() - started
+
+        took = trio.run(cancelled_after_the_submits)
+        assert took < 1.0 + 2.0  # the cancellation is honoured within the grace second (plus slack)
+        created = fake.created
+        assert created == 4
+        fake.plan = TaskPlan(duration=0.1)
+        for task in fake.tasks.values():
+            task.plan = TaskPlan(duration=0.1)
+
+        async def rerun() -> list[Any]:
+            async with AsyncClient(fake.api_key, base_url=server.base_url) as client:
+                return await client.run_many(requests, concurrency=4, journal=journal, timeout=20)
+
+        results = trio.run(rerun)
+    assert [result.ok for result in results] == [True] * 4
+    assert fake.created == created  # the re-run waited on the submitted tasks: nothing paid twice

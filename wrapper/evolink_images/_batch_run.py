@@ -1,4 +1,4 @@
-"""The two drivers of a batch: asyncio tasks (``AsyncClient``) and threads (``Client``).
+"""The two drivers of a batch: tasks under anyio, asyncio or trio alike (``AsyncClient``), and threads (``Client``).
 
 Both run a fixed set of workers (as many as the concurrency ceiling): each takes the next item from
 the feed, drives its flow (``_batch.item_flow``) to the end, and takes the next. Whatever an item
@@ -7,13 +7,13 @@ raises becomes its result; its slot is always given back; a released slot wakes 
 Stopping (Ctrl-C, a journal that cannot be written, an ``on_result`` that raised): nothing new is
 submitted from that moment (a worker checks before the ``submitting`` record that precedes each
 POST, and before each wait); submits already on the wire get a second to record their task; every
-wait is abandoned within that second (asyncio: cancelled and awaited; threads: left to die with
-the process, their journal writes refused). The journal then holds exactly what is known.
+wait is abandoned within that second (async: cancelled and awaited, the submits shielded until
+then; threads: left to die with the process, their journal writes refused). The journal then holds
+exactly what is known.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import queue
 import threading
@@ -25,6 +25,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import anyio
+import anyio.lowlevel
 
 from ._batch import (
     Acquire,
@@ -255,22 +258,25 @@ class _ThreadSlots:
 
 
 class _AsyncSlots:
-    """The concurrency slots for asyncio: one waiter woken per slot given back."""
+    """The concurrency slots for async runs: one waiter woken per slot given back."""
 
     def __init__(self, run: _Run) -> None:
         self._run = run
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[anyio.Event] = deque()
 
     async def acquire(self) -> bool:
         limit = self._run.limit
         while not (limit.has_room() or self._run.stopping):
-            waiter = asyncio.get_running_loop().create_future()
+            waiter = anyio.Event()
             self._waiters.append(waiter)
             try:
-                await waiter
-            finally:
-                if not waiter.done():
+                await waiter.wait()
+            except BaseException:
+                if waiter.is_set():
+                    self.poke()  # woken, then cancelled before taking the slot: wake the next one
+                else:
                     self._waiters.remove(waiter)
+                raise
         if self._run.stopping:
             return False
         limit.take()
@@ -281,15 +287,34 @@ class _AsyncSlots:
         self.poke()
 
     def poke(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        if self._waiters:
+            self._waiters.popleft().set()
 
     def wake_all(self) -> None:
         while self._waiters:
             self.poke()
+
+
+def _soon_from_any_thread() -> Callable[[Callable[[], object]], object]:
+    """How another thread schedules a call on this event loop without waiting for it (asyncio or trio)."""
+    try:
+        import trio
+
+        return trio.lowlevel.current_trio_token().run_sync_soon
+    except (ImportError, RuntimeError):  # not installed, or not running under trio
+        import asyncio
+
+        return asyncio.get_running_loop().call_soon_threadsafe
+
+
+async def _durable(written: Future[Any]) -> None:
+    """Wait, without blocking the event loop, until the journal's writer thread has made a record durable."""
+    if not written.done():
+        done = anyio.Event()
+        soon = _soon_from_any_thread()
+        written.add_done_callback(lambda _: soon(done.set))
+        await done.wait()
+    written.result()
 
 
 def _call(io: SyncIO, step: Submit | Wait | Save) -> Any:
@@ -407,24 +432,30 @@ def _stop_threads(run: _Run, slots: _ThreadSlots, workers: list[threading.Thread
         thread.join(max(0.0, deadline - time.monotonic()))
 
 
-async def _call_async(io: AsyncIO, step: Submit | Wait | Save, submitting: set[asyncio.Task[Any]]) -> Any:
+class _Cut:
+    """A submit cut off by a stopping batch after its grace second: the item stays ``submitting``."""
+
+
+async def _call_async(io: AsyncIO, step: Submit | Wait | Save, submitting: set[anyio.CancelScope]) -> Any:
     if isinstance(step, Submit):
-        current = asyncio.current_task()
-        if current is not None:
-            submitting.add(current)
-        try:
-            return await io.submit(step.request, step.idempotency_key)
-        finally:
-            submitting.discard(current)
+        # Shielded: a stopping batch cancels everything else at once, but gives a submit on the wire
+        # GRACE seconds (its scope's deadline, set then) to come back with its task.
+        with anyio.CancelScope(shield=True) as scope:
+            submitting.add(scope)
+            try:
+                return await io.submit(step.request, step.idempotency_key)
+            finally:
+                submitting.discard(scope)
+        return _Cut()
     if isinstance(step, Wait):
         return await io.wait(step.task)
     paths = await io.download(step.task, step.folder)
-    await asyncio.to_thread(sync_files, paths)
+    await anyio.to_thread.run_sync(sync_files, paths)
     return paths
 
 
 async def _drive_async(
-    run: _Run, slots: _AsyncSlots, io: AsyncIO, item: Item, submitting: set[asyncio.Task[Any]]
+    run: _Run, slots: _AsyncSlots, io: AsyncIO, item: Item, submitting: set[anyio.CancelScope]
 ) -> BatchResult:
     """Drive one item's flow with awaitable calls."""
     flow, state = run.start(item)
@@ -446,7 +477,7 @@ async def _drive_async(
                 written = run.write(item, step)
                 try:
                     if written is not None and step.durable:
-                        await asyncio.wrap_future(written)
+                        await _durable(written)
                     elif written is not None and written.done():
                         written.result()
                 except JournalError as error:
@@ -464,6 +495,8 @@ async def _drive_async(
                     sent = await _call_async(io, step, submitting)
                 except Exception as error:
                     sent = error
+                if isinstance(sent, _Cut):
+                    return run.stopped(item, state)
             step = flow.send(sent)
     except StopIteration as stop:
         result: BatchResult = stop.value
@@ -484,13 +517,12 @@ async def run_async(
     on_result: Callable[[BatchResult, BatchProgress], object] | None,
     collect: bool = True,
 ) -> list[BatchResult]:
-    """Run a batch on asyncio; cancels and awaits every task it started before it returns or raises."""
+    """Run a batch (asyncio or trio); cancels and awaits every task it started before it returns or raises."""
     run = _Run(requests, settings, journal, on_result, collect)
     slots = _AsyncSlots(run)
-    halted = asyncio.Event()
+    halted = anyio.Event()
     run.on_halt = halted.set
-    submitting: set[asyncio.Task[Any]] = set()
-
+    submitting: set[anyio.CancelScope] = set()
     live = settings.limit.ceiling
 
     async def worker() -> None:
@@ -498,35 +530,33 @@ async def run_async(
         try:
             while not run.stopping and (item := run.feed.next()) is not None:
                 run.deliver(await _drive_async(run, slots, io, item, submitting))
+        except Exception as error:  # the feed itself failed (an input line changed since it was checked)
+            run.halt(error)
         finally:
             live -= 1
             if not live:
                 halted.set()
 
-    workers = [asyncio.create_task(worker()) for _ in range(settings.limit.ceiling)]
     try:
-        await halted.wait()  # every worker ended, or the batch was halted
-    except BaseException:  # cancelled (Ctrl-C under asyncio.run): stop at once, then let it through
-        await _stop_tasks(run, slots, workers, submitting)
-        await asyncio.to_thread(run.close)
+        async with anyio.create_task_group() as workers:
+            for _ in range(settings.limit.ceiling):
+                workers.start_soon(worker)
+            try:
+                await halted.wait()  # every worker ended, or the batch was halted
+            finally:  # halted, or cancelled (Ctrl-C): stop what still runs, submits after their grace
+                if live:
+                    _stop_tasks(run, slots, submitting)
+                    workers.cancel_scope.cancel()
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(run.close)
         raise
-    await _stop_tasks(run, slots, workers, submitting)
-    return await asyncio.to_thread(run.finish)
+    return await anyio.to_thread.run_sync(run.finish)
 
 
-async def _stop_tasks(
-    run: _Run, slots: _AsyncSlots, workers: list[asyncio.Task[None]], submitting: set[asyncio.Task[Any]]
-) -> None:
-    if not all(worker.done() for worker in workers):
-        run.halt(None)
-        slots.wake_all()
-        for worker in workers:
-            if worker not in submitting:
-                worker.cancel()
-        if submitting:
-            await asyncio.wait(list(submitting), timeout=GRACE)
-        for worker in workers:
-            worker.cancel()
-    for outcome in await asyncio.gather(*workers, return_exceptions=True):
-        if isinstance(outcome, Exception):  # pragma: no cover - a worker catches what its items raise
-            run.halt(outcome)
+def _stop_tasks(run: _Run, slots: _AsyncSlots, submitting: set[anyio.CancelScope]) -> None:
+    run.halt(None)
+    slots.wake_all()
+    deadline = anyio.current_time() + GRACE
+    for scope in submitting:
+        scope.deadline = deadline
