@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import evolink_images
 from evolink_images import Client, NotFoundError
 from evolink_images.cli import main
 from evolink_images.testing.fake import FakeEvoLink, TaskPlan
@@ -56,12 +57,14 @@ def test_edit_json_prints_json_and_nothing_else(
     assert [Path(p).exists() for p in document["files"]] == [True]
 
 
-def test_edit_no_wait_prints_the_task_id_and_how_to_follow_it(
+def test_edit_no_wait_prints_only_the_task_id_and_how_to_follow_it_on_stderr(
     fake: FakeEvoLink, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli(fake, *EDIT, "--no-wait") == 0
     [task_id] = fake.tasks
-    assert f"evolink-images status {task_id} --wait" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert out == f"{task_id}\n"  # a script can take it as it is: TASK=$(evolink-images edit ... --no-wait)
+    assert f"evolink-images status {task_id} --wait" in err
 
 
 def test_status_download_and_status_wait(fake: FakeEvoLink, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,7 +72,7 @@ def test_status_download_and_status_wait(fake: FakeEvoLink, tmp_path: Path, caps
     [task_id] = fake.tasks
     capsys.readouterr()
     assert cli(fake, "status", task_id, "--json") == 0
-    assert json.loads(capsys.readouterr().out)["status"] == "pending"
+    assert json.loads(capsys.readouterr().out)["task"]["status"] == "pending"
     assert cli(fake, "status", task_id, "--wait") == 0
     assert "completed" in capsys.readouterr().out
     assert cli(fake, "download", task_id, "--out", str(tmp_path)) == 0
@@ -224,3 +227,87 @@ def test_on_a_terminal_the_progress_line_is_redrawn_in_place() -> None:
     assert "processing  40%  elapsed  12.0s  ~18s left (estimate 30s)" in text
     assert text.endswith("\n")
     assert text.count("\n") == 1
+
+
+def test_every_command_answers_json_of_one_shape(
+    fake: FakeEvoLink, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    documents = []
+    for words in (
+        [*EDIT, "--no-wait", "--json"],
+        ["status", "{id}", "--json"],
+        ["status", "{id}", "--wait", "--json"],
+        ["download", "{id}", "--out", str(tmp_path), "--json"],
+        [*EDIT, "--json", "--out", str(tmp_path / "edit")],
+    ):
+        task_id = next(iter(fake.tasks), "")
+        assert cli(fake, *[word.format(id=task_id) for word in words]) == 0
+        documents.append(json.loads(capsys.readouterr().out))
+    assert all(set(document) == {"task", "files"} for document in documents)
+    assert all(document["task"]["id"] for document in documents)  # jq -r .task.id works after every command
+    assert [len(document["files"]) for document in documents] == [0, 0, 0, 1, 1]
+
+
+def test_download_of_a_task_still_running_is_its_own_exit_code_with_the_next_step(
+    fake: FakeEvoLink, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(fake, *EDIT, "--no-wait")
+    [task_id] = fake.tasks
+    capsys.readouterr()
+    assert cli(fake, "download", task_id, "--out", str(tmp_path)) == 6
+    err = capsys.readouterr().err
+    assert "not finished yet" in err
+    assert f"evolink-images status {task_id} --wait" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_saves_into_out_by_default_like_edit(
+    fake: FakeEvoLink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cli(fake, *EDIT, "--no-wait")
+    [task_id] = fake.tasks
+    cli(fake, "status", task_id, "--wait")
+    capsys.readouterr()
+    assert cli(fake, "download", task_id) == 0
+    assert capsys.readouterr().out.strip() == str(Path("out") / f"{task_id}-0.png")
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_global_options_go_before_or_after_the_command_and_into_every_hint(
+    where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[str | None] = []
+
+    def factory(base_url: str | None) -> Client:
+        seen.append(base_url)
+        raise KeyboardInterrupt  # stop at once: only the options and the hint matter here
+
+    words = ["status", "task-unified-1", "--wait"]
+    options = ["--base-url", "http://127.0.0.1:9", "--json"]
+    argv = [*options, *words] if where == "before" else [*words, *options]
+    assert main(argv, client_factory=factory) == 130
+    out, err = capsys.readouterr()
+    assert seen == ["http://127.0.0.1:9"]
+    assert json.loads(out)["error"]["kind"] == "interrupted"
+    assert "evolink-images --base-url http://127.0.0.1:9 status task-unified-1 --wait" in err
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"evolink-images {evolink_images.__version__}"
+
+
+def test_evolink_base_url_reaches_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVOLINK_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("EVOLINK_API_KEY", "sk-evo-cli-0000000000")
+    made: list[Client] = []
+
+    def factory(base_url: str | None) -> Client:
+        made.append(Client(base_url=base_url))
+        raise KeyboardInterrupt
+
+    main(["status", "task-unified-1"], client_factory=factory)
+    assert repr(made[0]) == "Client(base_url='http://127.0.0.1:9')"

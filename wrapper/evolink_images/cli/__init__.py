@@ -2,16 +2,16 @@
 
 Errors are one line on stderr, never a traceback, with a distinct exit code for invalid input (2,
 local files and folders included), an API error or a failed download (3), a failed or cancelled task
-(4) and a timeout (5). Once a POST may have reached the server, every error and Ctrl-C names
-the task, or says plainly that one may exist and how to find it. The API key comes only from
-``EVOLINK_API_KEY`` and never appears in the output: every line printed is redacted, and values
-echoed back are cut to a readable length.
+(4), a timeout (5) and a task that is not finished yet (6). Once a POST may have reached the
+server, every error and Ctrl-C names the task, or says plainly that one may exist and how to find
+it. The API key comes only from ``EVOLINK_API_KEY`` and never appears in the output: every line
+printed is redacted, and values echoed back are cut to a readable length. ``--base-url`` and
+``--json`` go before or after the command's name, and every command suggested carries the former.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from collections.abc import Callable, Sequence
 
@@ -26,7 +26,7 @@ from .._errors import (
     WaitTimeoutError,
 )
 from ._batch_command import batch
-from ._commands import Session, download, edit, status, stderr, validate_only
+from ._commands import NotFinishedError, Session, download, edit, status, stderr, validate_only
 from ._contract_command import contract_check
 from ._fake_commands import demo, serve_fake
 from ._output import cut, redact
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None, *, client_factory: Callable[[str | N
     """
     args = build_parser().parse_args(argv)
     make = client_factory or (lambda base_url: Client(base_url=base_url))
-    session = Session(client_factory=lambda: make(args.base_url), as_json=getattr(args, "json", False))
+    session = Session(client_factory=lambda: make(args.base_url), as_json=args.json, base_url=args.base_url)
     try:
         return COMMANDS[args.command](session, args)
     except RequestValidationError as error:
@@ -67,6 +67,9 @@ def main(argv: Sequence[str] | None = None, *, client_factory: Callable[[str | N
         return _fail(session, "task failed or cancelled", str(error), error)
     except WaitTimeoutError as error:
         return _fail(session, "timeout", str(error), error)
+    except NotFinishedError as error:
+        hint = f"; wait for it with: {session.command('status', error.task_id, '--wait')}"
+        return _fail(session, "not finished", str(error) + hint, error)
     except EvoLinkError as error:
         return _fail(session, "API error", str(error), error)
     except (OSError, UnicodeError) as error:
@@ -103,9 +106,9 @@ def _task_note(session: Session, error: BaseException | None) -> tuple[str | Non
             return task_id, session.created, ""
         completed = session.completed or isinstance(error, DownloadError)
         if completed:
-            again = f"evolink-images download {task_id} --out {shlex.quote(str(session.out or 'DIR'))}"
+            again = session.command("download", task_id, "--out", str(session.out or "DIR"))
             return task_id, True, f"task {task_id} is completed; fetch its results again with: {again}"
-        return task_id, True, f"task {task_id} goes on; resume with: evolink-images status {task_id} --wait"
+        return task_id, True, f"task {task_id} goes on; resume with: {session.command('status', task_id, '--wait')}"
     if session.submitting or getattr(error, "task_may_exist", False):
         note = (
             "a task may have been created (and billed) although its id never arrived: check your recent tasks"

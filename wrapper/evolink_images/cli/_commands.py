@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ._output import cut, redact
 from ._progress import Progress
 
 __all__ = [
+    "NotFinishedError",
     "Session",
     "build_request",
     "check_out",
@@ -55,6 +57,8 @@ class Session:
     """True once ``task_id`` is known to be completed: only its download is left."""
     out: Path | None = None
     """Where the results go, for the hint that fetches them again."""
+    base_url: str | None = None
+    """The ``--base-url`` this run was given, carried into every command it suggests."""
     _client: Client | None = field(default=None, repr=False)
 
     @property
@@ -72,6 +76,16 @@ class Session:
     def emit(self, text: str, data: dict[str, Any]) -> None:
         """Print the human line, or the JSON document with --json (then nothing else on stdout)."""
         print(redact(json.dumps(data, indent=2) if self.as_json else text))
+
+    def emit_task(self, text: str, task: Task | None, files: list[Path] | None = None, **more: Any) -> None:
+        """Print a command's result: every command's JSON has the same shape, ``{"task": ..., "files": [...]}``."""
+        summary = task_summary(task) if task is not None else None
+        self.emit(text, {"task": summary, "files": [str(path) for path in files or []], **more})
+
+    def command(self, *words: str) -> str:
+        """A command line to suggest, with this run's ``--base-url`` if it had one, quoted for a shell."""
+        base = ["--base-url", self.base_url] if self.base_url else []
+        return shlex.join(["evolink-images", *base, *words])
 
 
 def task_summary(task: Task) -> dict[str, Any]:
@@ -104,7 +118,7 @@ def build_request(args: argparse.Namespace) -> ImageEditRequest:
 def validate_only(session: Session, args: argparse.Namespace) -> int:
     """``validate``: check the request; no network, no key."""
     validate(build_request(args))
-    session.emit("valid: nothing wrong with this request", {"valid": True, "violations": []})
+    session.emit_task("valid: nothing wrong with this request", None, valid=True, violations=[])
     return 0
 
 
@@ -132,7 +146,9 @@ def run_edit(session: Session, request: ImageEditRequest, *, out: Path, timeout:
     session.task_id, session.created = task.id, True
     session.submitting = False
     if not wait:
-        session.emit(f"submitted {task.id}; follow it with: evolink-images status {task.id} --wait", task_summary(task))
+        # Only the id on stdout, so that scripts can take it as it is; the hint goes to stderr.
+        stderr(f"submitted {task.id}; follow it with: {session.command('status', task.id, '--wait')}")
+        session.emit_task(task.id, task)
         return 0
     progress = Progress()
     try:
@@ -141,8 +157,7 @@ def run_edit(session: Session, request: ImageEditRequest, *, out: Path, timeout:
         progress.finish()
     session.completed, session.out = True, out
     paths = client.download(task, out)
-    lines = "\n".join(str(path) for path in paths)
-    session.emit(lines, {"task": task_summary(task), "files": [str(path) for path in paths]})
+    session.emit_task("\n".join(str(path) for path in paths), task, paths)
     return 0
 
 
@@ -166,7 +181,7 @@ def status(session: Session, args: argparse.Namespace) -> int:
     text = f"{task.id}  {task.status}  {task.progress}%"
     if task.results:
         text += "\n" + "\n".join(task.results)
-    session.emit(text, task_summary(task))
+    session.emit_task(text, task)
     return 0
 
 
@@ -176,9 +191,20 @@ def download(session: Session, args: argparse.Namespace) -> int:
     out = check_out(Path(args.out))
     task = session.client.get_task(args.task_id)
     session.completed = task.is_completed
+    if not task.is_terminal:
+        raise NotFinishedError(task)
     paths = session.client.download(task, out)
-    session.emit("\n".join(str(path) for path in paths), {"task": task_summary(task), "files": [str(p) for p in paths]})
+    session.emit_task("\n".join(str(path) for path in paths), task, paths)
     return 0
+
+
+class NotFinishedError(Exception):
+    """``download`` of a task that is still running: nothing to fetch yet (its own exit code)."""
+
+    def __init__(self, task: Task) -> None:
+        super().__init__(f"task {task.id} is {task.status} ({task.progress}%): not finished yet")
+        self.task = task
+        self.task_id = task.id
 
 
 def stderr(text: str) -> None:

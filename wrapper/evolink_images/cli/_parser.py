@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from .. import __version__
+from .._config import DEFAULT_BASE_URL, ENV_BASE_URL
 
 __all__ = ["EXIT_CODES", "build_parser"]
 
@@ -13,6 +17,7 @@ EXIT_CODES = {
     "API error": 3,
     "task failed or cancelled": 4,
     "timeout": 5,
+    "not finished": 6,
     "interrupted": 130,
 }
 
@@ -34,6 +39,23 @@ def _request_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--callback-url", help="an https URL on a public host, called when the task ends")
 
 
+def _global_options(parser: argparse.ArgumentParser, *, default: Any) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name (``default``: the main parser's values).
+
+    After the command name they default to ``argparse.SUPPRESS``, so that a value given before it stands.
+    """
+    parser.add_argument(
+        "--base-url", default=default or None, help=f"the API's URL (default: ${ENV_BASE_URL}, else {DEFAULT_BASE_URL})"
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=default or False, help="print JSON, and nothing else, on stdout"
+    )
+    return parser
+
+
+_COMMON = _global_options(argparse.ArgumentParser(add_help=False), default=argparse.SUPPRESS)
+
+
 def _command(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str, example: str
 ) -> argparse.ArgumentParser:
@@ -42,6 +64,7 @@ def _command(
         help=summary,
         description=f"{summary}\n\nexample:\n  {example}\n\n{_EXITS}",
         formatter_class=_formatter,
+        parents=[_COMMON],
     )
 
 
@@ -53,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         "example:\n  evolink-images demo        # no key, no network: a local fake EvoLink\n\n" + _EXITS,
         formatter_class=_formatter,
     )
-    parser.add_argument("--base-url", help="the API's URL (default https://api.evolink.ai)")
+    _global_options(parser, default=None)
+    parser.add_argument("--version", action="version", version=f"evolink-images {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     edit = _command(
@@ -66,7 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--no-wait", action="store_true", help="submit, print the task id and stop")
     edit.add_argument("--out", default="out", help="where to save the results (default: ./out)")
     edit.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (default 600)")
-    edit.add_argument("--json", action="store_true", help="print JSON, and nothing else, on stdout")
 
     status = _command(
         commands,
@@ -77,7 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("task_id", metavar="TASK_ID")
     status.add_argument("--wait", action="store_true", help="poll until the task ends")
     status.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (default 600)")
-    status.add_argument("--json", action="store_true", help="print JSON, and nothing else, on stdout")
 
     download = _command(
         commands,
@@ -86,8 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evolink-images download task-unified-... --out results/",
     )
     download.add_argument("task_id", metavar="TASK_ID")
-    download.add_argument("--out", required=True, help="the folder to save into")
-    download.add_argument("--json", action="store_true", help="print JSON, and nothing else, on stdout")
+    download.add_argument("--out", default="out", help="the folder to save into (default: ./out)")
 
     validate = _command(
         commands,
@@ -96,7 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
         "evolink-images validate --model wan2.5-image-to-image --prompt 'Night' --image https://e.com/a.png --n 5",
     )
     _request_options(validate)
-    validate.add_argument("--json", action="store_true", help="print JSON, and nothing else, on stdout")
 
     batch = _command(
         commands,
@@ -115,7 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="send again, with the same idempotency key, items whose submit an earlier run left uncertain"
         " (if the API ignores the key and a task was made, that item is paid twice)",
     )
-    batch.add_argument("--json", action="store_true", help="print JSON, and nothing else, on stdout")
 
     serve = _command(
         commands,
