@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"{summary}\n\nexample:\n  evolink-images contract-check --junit report.xml -- -k schemathesis\n\n"
         "exit codes: pytest's (0 every test passed); with --live: 0 kept, 1 broken, 2 not sent (no key)",
         formatter_class=_formatter,
+        parents=[_COMMON],
     )
     check.add_argument("--junit", default="contract-report.xml", help="the JUnit report (default contract-report.xml)")
     check.add_argument("--live", action="store_true", help="probe the live API at no cost (needs EVOLINK_API_KEY)")
