@@ -25,7 +25,8 @@ leaves it ``finished``.
 
 Concurrency is the number of tasks in flight. It starts at the ceiling the caller chose; a 429 on
 submit halves it, once per congestion event (the 429s before the next success count as one), and
-every ``limit`` successful submits raise it by one again (AIMD).
+never leaves it above the number of other tasks the batch holds at that moment (the account had
+no room for one more); every ``limit`` successful submits raise it by one again (AIMD).
 """
 
 from __future__ import annotations
@@ -136,12 +137,18 @@ class AdaptiveLimit:
         self.in_flight -= 1
 
     def rate_limited(self) -> None:
-        """A 429: halve the limit, once per congestion event (the 429s before the next success)."""
-        if self._cooling:
-            return
-        self.limit = max(1, self.limit // 2)
-        self._successes = 0
-        self._cooling = True
+        """A 429 on a submit that holds a slot: the account has no room for one more task than we hold.
+
+        The limit is halved once per congestion event (the 429s before the next success), and never
+        left above the other tasks this batch holds: while they run, a limit above them only sends
+        submits that the API refuses again (each one an attempt the item may run out of).
+        """
+        if not self._cooling:
+            self.limit = max(1, self.limit // 2)
+            self._successes = 0
+            self._cooling = True
+        if self.in_flight > 0:  # the refused submit holds one of them
+            self.limit = min(self.limit, max(1, self.in_flight - 1))
 
     def succeeded(self) -> None:
         """A submit went through: after ``limit`` of them, allow one more in flight."""
