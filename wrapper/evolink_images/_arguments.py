@@ -27,7 +27,11 @@ __all__ = [
 ]
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_RESERVED_HEADERS = frozenset({"authorization", "host", "content-length", "transfer-encoding", "content-type"})
+_RESERVED_HEADERS = frozenset(
+    {"authorization", "host", "content-length", "transfer-encoding", "content-type", "accept-encoding"}
+)
+_PER_SUBMIT = "idempotency-key"
+"""One per submit (``submit(idempotency_key=...)``, or the client's own): never one shared by every request."""
 
 MAX_TASK_ID = 256
 """Ids are short (``task-unified-1757156493-imcg5zqt``); a longer one cannot be a task's."""
@@ -85,8 +89,10 @@ def check_dest_dir(dest_dir: Any) -> Path:
 def check_headers(name: str, headers: Any) -> tuple[tuple[str, str], ...]:
     """Return ``headers`` (a mapping of header names to values) as pairs, if each may be sent.
 
-    The key goes only in the ``Authorization`` header the client writes itself, and the client
-    frames the body: those headers may not be set this way.
+    The key goes only in the ``Authorization`` header the client writes itself, the client frames
+    and decodes the body, and an ``Idempotency-Key`` belongs to one submit (a header sent with
+    every request would make different submits look like retries of one): those headers may not be
+    set this way.
     """
     if headers is None:
         return ()
@@ -96,6 +102,8 @@ def check_headers(name: str, headers: Any) -> tuple[tuple[str, str], ...]:
     for key, value in headers.items():
         if not isinstance(key, str) or not _TOKEN.fullmatch(key):
             raise _refuse(name, key, "header names made of token characters (RFC 9110)")
+        if key.lower() == _PER_SUBMIT:
+            raise _refuse(f"{name}[{key!r}]", value, "no Idempotency-Key header: pass submit(idempotency_key=...)")
         if key.lower() in _RESERVED_HEADERS:
             raise _refuse(f"{name}[{key!r}]", value, f"any header but {', '.join(sorted(_RESERVED_HEADERS))}")
         if not isinstance(value, str) or any(ch in value for ch in "\r\n\x00") or not value.isascii():

@@ -290,9 +290,17 @@ class AsyncClient:
                 paths.append(sink.path)
         return [path for path in paths if path is not None]
 
-    async def confirm_callback(self, body: bytes | str | Mapping[str, Any]) -> Task:
+    async def confirm_callback(
+        self,
+        body: bytes | str | Mapping[str, Any],
+        *,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Task:
         """Return the task a callback speaks of, as re-fetched from the API: see ``Client.confirm_callback``."""
-        return await self.get_task(parse_callback(body).id)
+        task_id = parse_callback(body).id
+        return await self.get_task(task_id, max_retries=max_retries, timeout=timeout, extra_headers=extra_headers)
 
     async def _preflight(self, request: ImageEditRequest) -> None:
         rules = RULES[request.model]

@@ -393,9 +393,20 @@ class Client:
                 paths.append(sink.path)
         return [path for path in paths if path is not None]
 
-    def confirm_callback(self, body: bytes | str | Mapping[str, Any]) -> Task:
-        """Return the task a callback speaks of, as re-fetched from the API (callbacks are unsigned)."""
-        return self.get_task(parse_callback(body).id)
+    def confirm_callback(
+        self,
+        body: bytes | str | Mapping[str, Any],
+        *,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Task:
+        """Return the task a callback speaks of, as re-fetched from the API (callbacks are unsigned).
+
+        ``max_retries``, ``timeout`` and ``extra_headers`` apply to that read, as for ``get_task``.
+        """
+        task_id = parse_callback(body).id
+        return self.get_task(task_id, max_retries=max_retries, timeout=timeout, extra_headers=extra_headers)
 
     def _preflight(self, request: ImageEditRequest) -> None:
         rules = RULES[request.model]

@@ -231,6 +231,9 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
 class TaskError(EvoLinkError):
     """Raised when a task exists but did not give results; ``task`` is the last state seen."""
 
+    task_id: str
+    """Always set: ``wait(error.task_id)`` type-checks without a None test."""
+
     def __init__(self, message: str, *, task: Task) -> None:
         super().__init__(message, task_id=task.id)
         self.task = task

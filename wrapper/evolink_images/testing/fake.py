@@ -211,27 +211,33 @@ class FakeEvoLink:
         return httpx.Response(answer.status, headers=answer.headers, stream=httpx.ByteStream(answer.content))
 
     def handle(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> FakeResponse:
-        """Answer one request; thread-safe."""
+        """Answer one request; thread-safe. API answers carry an ``x-request-id``, as EvoLink's do."""
         with self._lock:
             self.recorded.append(record(method, url, headers, body, self.api_key))
             if url.startswith(self.files_url):
                 return self._files(method, url, headers)
-            path = url[len(self.base_url) :] if url.startswith(self.base_url) else httpx.URL(url).path
-            path = path.split("?", 1)[0]
-            if path == "/v1/images/generations":
-                if method != "POST":
-                    return error_response(405, "method_not_allowed", "use POST", Allow="POST")
-                return self._authorised(headers) or self._create(headers, body)
-            if path == "/v1/catalog/models":
-                # Keyless and free (api-facts.md section 9): a key, if sent, is not checked.
-                if method != "GET":
-                    return error_response(405, "method_not_allowed", "use GET", Allow="GET")
-                return FakeResponse.json(200, catalog_json(self.catalog))
-            if path.startswith("/v1/tasks/") and path.count("/") == 3:
-                if method != "GET":
-                    return error_response(405, "method_not_allowed", "use GET", Allow="GET")
-                return self._authorised(headers) or self._read(httpx.URL(url).path.rsplit("/", 1)[1])
-            return error_response(404, "not_found", f"no route for {path}")
+            answer = self._api(method, url, headers, body)
+            answer.headers.setdefault("x-request-id", f"req-fake-{len(self.recorded):08d}")
+            return answer
+
+    def _api(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> FakeResponse:
+        """Route one API request (under the lock)."""
+        path = url[len(self.base_url) :] if url.startswith(self.base_url) else httpx.URL(url).path
+        path = path.split("?", 1)[0]
+        if path == "/v1/images/generations":
+            if method != "POST":
+                return error_response(405, "method_not_allowed", "use POST", Allow="POST")
+            return self._authorised(headers) or self._create(headers, body)
+        if path == "/v1/catalog/models":
+            # Keyless and free (api-facts.md section 9): a key, if sent, is not checked.
+            if method != "GET":
+                return error_response(405, "method_not_allowed", "use GET", Allow="GET")
+            return FakeResponse.json(200, catalog_json(self.catalog))
+        if path.startswith("/v1/tasks/") and path.count("/") == 3:
+            if method != "GET":
+                return error_response(405, "method_not_allowed", "use GET", Allow="GET")
+            return self._authorised(headers) or self._read(httpx.URL(url).path.rsplit("/", 1)[1])
+        return error_response(404, "not_found", f"no route for {path}")
 
     def _fault(self, target: Target) -> Fault | None:
         for fault in self._faults:
