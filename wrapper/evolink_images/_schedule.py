@@ -6,7 +6,10 @@
 - The expected end comes from the progress *rate* between readings whose progress differs, never
   from the creation time. A rate is extrapolated at most as far ahead as the work already seen.
 - While that rate puts the end far, it sleeps half the time left; near it, down to
-  ``min_interval``; past it (a stall), the sleep grows back to ``max_interval``.
+  ``min_interval``; past it (a stall), the sleep grows back to ``max_interval``. Once progress has
+  gone backwards (noise, or a restart), a rate backs no sleep longer than a blind one.
+- Queued: the queue's length says nothing of the work's, so a queued task is polled every three
+  tenths of its estimate plus ``max_interval`` (up to 1.5 ``max_interval``), whatever the estimate.
 - Without a rate, ``estimated_time`` only says how soon the task cannot be done (three tenths of
   it): sleeps of up to 1.5 ``max_interval`` until then, ``max_interval`` after. Nothing says the
   end is at the estimate rather than around it, and when nothing is known a fixed interval is the
@@ -54,6 +57,8 @@ class Evidence:
     """When the task was last seen ``pending``."""
     polls: int = 0
     """Polls made so far, failed ones included."""
+    regressed: bool = False
+    """Progress went backwards at least once: a rate from such readings backs no long sleep."""
 
     def add(self, reading: Reading) -> None:
         """Record a reading. Queue time is not work: the work clock starts when ``pending`` ends."""
@@ -63,6 +68,7 @@ class Evidence:
             self.work_from = self.started if self.pending_at is None else self.pending_at
             self.changes.append(reading)
         elif reading.progress != self.changes[-1].progress:
+            self.regressed = self.regressed or reading.progress < self.changes[-1].progress
             self.changes.append(reading)
 
 
@@ -146,8 +152,12 @@ class PollSchedule:
     def _delay(self, evidence: Evidence, now: float) -> float:
         estimate = self.estimate(evidence)
         if evidence.work_from is None:
-            # Queued: however long the queue, the work itself is still to come.
-            return min(self.estimate_trust * estimate, self.blind_cap) if estimate else self.max_interval
+            # Queued: the queue may end at any moment, and its length says nothing of the work's.
+            # The work still to come takes at least estimate_trust of the estimate, so a sleep that
+            # long plus the usual lag (max_interval) costs no more lag than polling while it works.
+            if not estimate:
+                return self.max_interval
+            return min(self.estimate_trust * estimate + self.max_interval, self.blind_cap)
         worked = now - evidence.work_from
         rate = self.rate(evidence)
         if rate is not None:
@@ -156,7 +166,11 @@ class PollSchedule:
             if left <= self.resolution:
                 return self._overdue(-left)
             far = self.far_fraction * left
-            return far if far <= self.max_interval else min(far, max(self.rate_horizon * worked, self.max_interval))
+            if far <= self.max_interval:
+                return far
+            if evidence.regressed:  # progress that went backwards is noise, not a rate to sleep on
+                return min(far, self.blind_cap)
+            return min(far, max(self.rate_horizon * worked, self.max_interval))
         if estimate:
             before_any_end = self.estimate_trust * estimate - worked
             if before_any_end > self.resolution:
