@@ -192,3 +192,19 @@ def test_confirm_callback_takes_a_timeout_and_extra_headers_for_its_get(fake_evo
         confirmed = client.confirm_callback(task.to_dict(), timeout=5, extra_headers={"X-Trace": "cb-1"})
     assert confirmed.id == task.id
     assert fake_evolink.recorded[-1].headers.get("x-trace") == "cb-1"
+
+
+def test_a_command_line_timeout_names_the_command_to_resume_not_a_python_call(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evolink_images.cli import main
+    from evolink_images.testing import TaskPlan
+
+    monkeypatch.setenv("EVOLINK_API_KEY", "sk-evo-fake-0000000000000000")
+    fake = FakeEvoLink(plan=TaskPlan(duration=20))
+    argv = ["edit", "--model", "qwen-image-edit", "--prompt", "Add a hat", "--image", "https://example.com/a.png"]
+    assert main([*argv, "--timeout", "5"], client_factory=lambda base_url: fake.client()) == 5
+    err = capsys.readouterr().err
+    [task_id] = fake.tasks
+    assert f"resume with: evolink-images status {task_id} --wait" in err
+    assert "wait('" not in err

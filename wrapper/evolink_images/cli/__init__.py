@@ -12,6 +12,7 @@ printed is redacted, and values echoed back are cut to a readable length. ``--ba
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -118,8 +119,16 @@ def _task_note(session: Session, error: BaseException | None) -> tuple[str | Non
     return None, False, ""
 
 
+_LIBRARY_HINT = re.compile(
+    r"(;? it goes on: resume with wait\('[^']*'\)| \(task [^;()]*; resume with wait\('[^']*'\)\))"
+)
+"""The library's own hint, a Python call (``wait('ID')``): the command line says the command instead."""
+
+
 def _fail(session: Session, kind: str, message: str, error: BaseException | None, *, prefix: str = "error: ") -> int:
     task_id, may_exist, note = _task_note(session, error)
+    if note:
+        message = _LIBRARY_HINT.sub("", message)
     text = cut(message.replace("\n", " "))
     if note and not (task_id is None and "may have been created" in text):  # an APIError may say it already
         text = f"{text}; {note}"
