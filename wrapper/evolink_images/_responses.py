@@ -47,6 +47,10 @@ _TRANSLATED = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError,
 _TASK_STATUSES = frozenset({200, 201, 202})
 
 
+CODE_LIMIT = 100
+"""Characters of an error ``code`` kept (codes are short words; a longer one is echoed junk, cut)."""
+
+
 def cut(text: str, limit: int = MAX_ECHO) -> str:
     """``text`` cut to ``limit`` characters, saying how much was left out."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
@@ -103,7 +107,7 @@ def error_from_response(response: httpx.Response, *, task_id: str | None, redact
         message = f"{response.reason_phrase or 'HTTP error'}: {snippet}"
     message = cut(redactor.text(message))
     if isinstance(code, str):
-        code = cut(redactor.text(code), 100)
+        code = cut(redactor.text(code), CODE_LIMIT)
     method = response.request.method
     text = f"{method} {response.request.url.path} failed with HTTP {status}: {message}"
     # A POST answered with 5xx other than 503 may have created the task before failing.
