@@ -14,7 +14,8 @@ Prompt markers (anything in the prompt) choose an item's fate:
 - ``[500]``: the task is made (and paid), then the POST is answered 500;
 - ``[est-str]``: the create answer has ``"estimated_time": "30"``.
 
-Server-wide switches: ``results_status`` (an int makes every download answer it), ``post_429_once``
+Server-wide switches: ``results_status`` (an int makes every download answer it), ``poll_status``
+(the same for every task read), ``post_429_once``
 (the first POST of each body gets 429 with an HTTP-date ``Retry-After`` ``retry_after_s`` ahead),
 ``post_delay`` (seconds before each POST answer), ``post_429_rate`` (random 429s) and
 ``download_503_rate`` (random 503s).
@@ -76,6 +77,7 @@ class State:
     post_429_once: bool = False
     retry_after_s: float = 2.0
     results_status: int | None = None
+    poll_status: int | None = None
     refuse: set[int] = field(default_factory=lambda: {400, 401, 402, 403, 429, 500, 503})
     posts: Counter[str] = field(default_factory=Counter)
     created: Counter[str] = field(default_factory=Counter)
@@ -214,6 +216,8 @@ class _Server(socketserver.ThreadingTCPServer):
         with st.lock:
             st.polls += 1
             task = st.tasks.get(tid)
+        if st.poll_status is not None:
+            return _json(st.poll_status, {"error": {"code": "unauthorized", "message": "poll refused"}})
         if task is None:
             return _json(404, {"error": {"code": "task_not_found", "message": "no such task"}})
         age = time.monotonic() - task.created

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -533,6 +534,10 @@ def test_the_first_ctrl_c_stops_within_a_second_exits_130_and_says_how_to_resume
     assert stopped < 1.5 + (3.0 if phase == "submitting" else 0), stopped
     assert "Traceback" not in err, err
     assert "evolink-images batch" in err, err
+    counts = re.search(r"(\d+) saved, (\d+) failed, (\d+) uncertain, (\d+) not finished, of (\d+)", err)
+    assert counts is not None, err
+    *parts, total = map(int, counts.groups())
+    assert sum(parts) == total, f"the summary after Ctrl-C leaves items uncounted: {counts.group(0)}"
     assert sum(server.state.snapshot()["posts"].values()) <= 2 + 1, server.state.snapshot()["posts"]
 
 
@@ -615,3 +620,32 @@ def test_an_input_that_raises_stops_the_batch_within_seconds_and_a_rerun_pays_no
         results = client.run_many(stream(False), journal=tmp_path / "j", timeout=0.5)
     assert [r.state for r in results] == ["submitted", "submitted"], results
     assert max(server.state.snapshot()["accepted"].values()) == 1
+
+
+def _memory_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_a_journal_that_is_not_a_regular_file_is_refused_at_once(
+    server: AdversaryServer, tmp_path: Path, kind: str
+) -> None:
+    journal = tmp_path / "fifo"
+    if kind == "fifo":
+        os.mkfifo(journal)
+    else:
+        journal = Path(kind)
+    src = write(tmp_path / "in.jsonl", [line("nr")])
+    run = batch(server.url, src, "--out", tmp_path / "out", "--journal", journal, budget=10, preexec_fn=_memory_limit)
+    assert run.rc in (1, 2), run
+    assert "Traceback" not in run.err, run
+    assert "journal" in run.err, run
+    assert server.state.snapshot()["posts"] == {}
+
+
+def test_an_input_file_saved_with_a_bom_and_crlf_line_ends_is_read(server: AdversaryServer, tmp_path: Path) -> None:
+    src = tmp_path / "windows.jsonl"
+    src.write_bytes(b"\xef\xbb\xbf" + b"".join(json.dumps(line(f"w{i}")).encode() + b"\r\n" for i in range(2)))
+    run = batch(server.url, src, "--out", tmp_path / "out")
+    assert run.rc == 0, run
+    assert len(pngs(tmp_path / "out")) == 2
