@@ -69,7 +69,7 @@ def _request(number: int, line: str) -> tuple[ImageEditRequest | None, list[Viol
 
 def read_lines(path: Path) -> Iterator[tuple[int, ImageEditRequest | None, list[Violation]]]:
     """Each non-blank line's number, request and problems, read one line at a time."""
-    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:  # a BOM (Notepad) is no line
         for number, line in enumerate(handle, 1):
             if line.strip():
                 request, problems = _request(number, line)
@@ -166,6 +166,7 @@ def batch(session: Session, args: argparse.Namespace) -> int:
             stderr(f"resume with: {resume}")
             return 1
         except KeyboardInterrupt:
+            counts["unfinished"] += total - sum(counts.values())  # the lines the batch never reached
             stderr(f"\ninterrupted: {_summary(counts, total, journal)}; nothing more is sent.")
             stderr(f"Tasks already submitted go on. Resume with: {resume}")
             return 130
