@@ -666,3 +666,34 @@ def test_an_input_file_saved_with_a_bom_and_crlf_line_ends_is_read(server: Adver
     run = batch(server.url, src, "--out", tmp_path / "out")
     assert run.rc == 0, run
     assert len(pngs(tmp_path / "out")) == 2
+
+
+def test_a_line_edited_into_nonsense_while_the_batch_runs_stops_it_with_a_summary_never_exit_2(
+    server: AdversaryServer, tmp_path: Path
+) -> None:
+    items = [line(f"{i:02d} " + "z" * 1990) for i in range(12)]  # 2 KB lines: the reader cannot buffer them all
+    src = write(tmp_path / "in.jsonl", items)
+    env = dict(os.environ, EVOLINK_API_KEY=KEY, EVOLINK_BASE_URL=server.url)
+    proc = subprocess.Popen(  # noqa: S603 - the project's own console script
+        [*CLI, "batch", str(src), "--out", str(tmp_path / "out"), "--concurrency", "2"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 10
+    while not server.state.snapshot()["posts"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    write(src, [*items[:10], line(""), items[11]])
+    try:
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    sent = sum(server.state.snapshot()["accepted"].values())
+    assert sent > 0
+    assert proc.returncode != 2, err  # 2 means "nothing was sent"
+    if proc.returncode != 0:  # the edit came after the line was read: nothing to see
+        assert "line 11" in err, err
+        assert "evolink-images batch" in err, err
+        assert f"{sent} saved" in err or "not finished" in err, err

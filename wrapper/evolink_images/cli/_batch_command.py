@@ -123,7 +123,7 @@ def batch(session: Session, args: argparse.Namespace) -> int:
     def requests() -> Iterator[ImageEditRequest]:
         for index, (number, request, problems) in enumerate(read_lines(source)):
             if request is None or problems:  # the file changed since it was checked
-                raise RequestValidationError(problems)
+                raise _ChangedLine(RequestValidationError(problems))
             lines[index] = number
             yield request
 
@@ -165,6 +165,12 @@ def batch(session: Session, args: argparse.Namespace) -> int:
             stderr(f"error: {error}")
             stderr(f"resume with: {resume}")
             return 1
+        except _ChangedLine as changed:  # items before it may be paid: a summary and a resume, never "2"
+            counts["unfinished"] += total - sum(counts.values())
+            stderr(f"error: the file changed while the batch ran, and {changed.error}")
+            stderr(f"stopped: {_summary(counts, total, journal)}; nothing more is sent.")
+            stderr(f"Fix the line and resume with: {resume}")
+            return 4 if counts["failed"] else 3
         except KeyboardInterrupt:
             counts["unfinished"] += total - sum(counts.values())  # the lines the batch never reached
             stderr(f"\ninterrupted: {_summary(counts, total, journal)}; nothing more is sent.")
@@ -192,6 +198,14 @@ def batch(session: Session, args: argparse.Namespace) -> int:
 
 
 _OUTCOMES = ("done", "failed", "uncertain", "unfinished")
+
+
+class _ChangedLine(Exception):
+    """A line that was valid when the file was checked is not any more (the file was edited meanwhile)."""
+
+    def __init__(self, error: RequestValidationError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _summary(counts: Counter[str], total: int, journal: Path) -> str:
