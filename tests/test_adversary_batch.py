@@ -697,3 +697,18 @@ def test_a_line_edited_into_nonsense_while_the_batch_runs_stops_it_with_a_summar
         assert "line 11" in err, err
         assert "evolink-images batch" in err, err
         assert f"{sent} saved" in err or "not finished" in err, err
+
+
+def test_edit_against_a_refused_connection_never_says_a_task_may_have_been_made(tmp_path: Path) -> None:
+    env = dict(os.environ, EVOLINK_API_KEY=KEY, EVOLINK_BASE_URL=refused_url())
+    proc = subprocess.run(  # noqa: S603 - the project's own console script
+        [*CLI, "edit", "--model", "wan2.5-image-to-image", "--prompt", "x", "--image", IMAGE, "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "Connection refused" in proc.stderr, proc.stderr
+    assert "may have been created" not in proc.stderr, proc.stderr
