@@ -254,6 +254,7 @@ class AsyncClient:
             AdaptiveLimit(check_count("concurrency", concurrency)),
             save_to=check_dest_dir(save_to) if save_to is not None else None,
             resend_uncertain=check_flag("resend_uncertain", resend_uncertain),
+            policy=RetryPolicy(max_retries=self._settings.max_retries),
         )
         timeout = check_seconds("timeout", timeout)
         io = AsyncIO(

@@ -82,7 +82,7 @@ class BatchResult:
     task: Task | None = None
     error: EvoLinkError | None = None
     resumed: bool = False
-    """True when the result comes from a journal of an earlier run (nothing was sent for it)."""
+    """True when the item's task comes from the journal of an earlier run (nothing was sent for it)."""
     outcome: Outcome = "done"
     state: str = "finished"
     """The item's journal state now (``pending``, ``submitting``, ``submitted``, ``finished``, ``saved``)."""
@@ -233,7 +233,12 @@ class BatchSettings:
 
 
 MAX_SUBMIT_ATTEMPTS = 8
-"""How many times one item's submit is sent again after answers that prove no task was created."""
+"""How many times one item's submit is sent again after a 429 or a 503 (the API asked for a pause).
+
+A connection that was never made is tried again only as often as the client retries any call
+(``RetryPolicy.max_retries``): an unreachable API is not congestion, and patience with it would
+cost every item of a large batch half a minute before the run could say so.
+"""
 
 
 class UncertainSubmitError(APIError):
@@ -307,8 +312,9 @@ def item_flow(item: Item, record: Mapping[str, Any] | None, shared: BatchSetting
         return result.make("uncertain", "submitting", error=error, resumed=True)
     yield Acquire()
     first: Task | str
-    if state == "submitted":
+    if state == "submitted":  # nothing is sent: the task of an earlier run is waited on
         first = _task(record) or str(record.get("task_id"))
+        result.resumed = True
     else:
         submitted = yield from _submit(item, shared, result)
         if isinstance(submitted, BatchResult):
@@ -350,7 +356,8 @@ def _submit(item: Item, shared: BatchSettings, result: _Results) -> Generator[St
             yield Record("finished", {"error": str(outcome)})
             return result.make("failed", "finished", error=as_item_error(outcome, item.index))
         yield Record("pending", {"idempotency_key": key, "error": str(outcome)})
-        if not _worth_resending(outcome) or attempt >= MAX_SUBMIT_ATTEMPTS:
+        patience = MAX_SUBMIT_ATTEMPTS if isinstance(outcome, APIStatusError) else shared.policy.max_retries
+        if not _worth_resending(outcome) or attempt >= patience:
             return result.make("unfinished", "pending", error=as_item_error(outcome, item.index))
         if isinstance(outcome, RateLimitError):
             shared.limit.rate_limited()

@@ -4,16 +4,19 @@ Both run a fixed set of workers (as many as the concurrency ceiling): each takes
 the feed, drives its flow (``_batch.item_flow``) to the end, and takes the next. Whatever an item
 raises becomes its result; its slot is always given back; a released slot wakes one waiter.
 
-Stopping (Ctrl-C, a journal that cannot be written, an ``on_result`` that raised): nothing new is
-submitted from that moment (a worker checks before the ``submitting`` record that precedes each
-POST, and before each wait); submits already on the wire get a second to record their task; every
-wait is abandoned within that second (async: cancelled and awaited, the submits shielded until
-then; threads: left to die with the process, their journal writes refused). The journal then holds
-exactly what is known.
+Stopping (Ctrl-C, a journal that cannot be written, an ``on_result`` that raised, an input that
+raised): nothing new is submitted from that moment (a worker checks before the ``submitting`` record
+that precedes each POST, again once that record is durable, taking it back to ``pending`` if the
+batch stopped meanwhile, and before each wait); submits already on the wire get a second to record
+their task; every wait is abandoned within that second (async: cancelled and awaited, the submits
+shielded until then; threads: left to die with the process, their journal writes refused). The
+journal then holds exactly what is known, and every item the run started and did not finish is
+still reported (``on_result``), in the state the journal holds for it, so counts add up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -120,15 +123,54 @@ class _Run:
         self.stopping = False
         self.fatal: BaseException | None = None
         self.on_halt: Callable[[], None] = lambda: None
+        self.active: dict[int, tuple[Item, str]] = {}
+        """The items being driven, with their journal state: what a stop reports for them."""
 
     @property
     def limit(self) -> AdaptiveLimit:
         return self.settings.limit
 
+    def next_item(self) -> Item | None:
+        """The next item for a worker, or None. An input that raised stops the batch (and is raised)."""
+        item = self.feed.next()
+        if item is None and self.feed.source_error is not None:
+            self.halt(self.feed.source_error)
+        return item
+
     def start(self, item: Item) -> tuple[ItemFlow, str]:
         """The item's flow, and its state as the journal has it."""
         record = self.journal.record(item.identity) if self.journal is not None and item.error is None else None
-        return item_flow(item, record, self.settings), str(record["state"]) if record else "pending"
+        state = str(record["state"]) if record else "pending"
+        self.active[item.index] = (item, state)
+        return item_flow(item, record, self.settings), state
+
+    def moved(self, item: Item, state: str) -> None:
+        """The item's record for ``state`` was accepted by the journal."""
+        self.active[item.index] = (item, state)
+
+    def ended(self, result: BatchResult) -> BatchResult:
+        """The item's driver returned its result."""
+        self.active.pop(result.index, None)
+        return result
+
+    def abandon(self) -> list[BatchResult]:
+        """The results of the items a stopped run leaves behind (cancelled, or still on their threads)."""
+        left = [self.stopped(item, state) for item, state in list(self.active.values())]
+        self.active.clear()
+        return left
+
+    def submit_withdrawn(self, item: Item, step: Record) -> BatchResult | None:
+        """After a durable ``submitting`` record: if the batch stopped meanwhile, take it back; no POST.
+
+        The record went to disk before the POST it guards, so a stop that came while it was being
+        written would leave an item that was never sent looking uncertain. ``pending`` puts it right
+        (if that record is lost, the item stays uncertain: the safe side).
+        """
+        if not (self.stopping and step.state == "submitting"):
+            return None
+        with contextlib.suppress(JournalError):
+            self.write(item, Record("pending", step.fields))
+        return self.stopped(item, "pending")
 
     def write(self, item: Item, step: Record) -> Future[None] | None:
         """Queue the item's new state (None without a journal)."""
@@ -180,6 +222,8 @@ class _Run:
 
     def finish(self) -> list[BatchResult]:
         """Report unmatched journal entries, close the journal, raise what stopped the batch."""
+        for result in self.abandon():
+            self.deliver(result)
         try:
             if self.journal is not None and self.feed.exhausted and not self.stopping:
                 _warn_unmatched(self.journal)
@@ -352,7 +396,10 @@ def _drive(run: _Run, slots: _ThreadSlots, io: SyncIO, item: Item) -> BatchResul
                 except JournalError as error:
                     run.halt(error)
                     return run.stopped(item, state, error)
+                if (withdrawn := run.submit_withdrawn(item, step)) is not None:
+                    return withdrawn
                 state = step.state
+                run.moved(item, state)
                 if state == "submitted":
                     slots.poke()
             elif isinstance(step, Pause):
@@ -392,8 +439,8 @@ def run_threads(
 
     def worker() -> None:
         try:
-            while not run.stopping and (item := run.feed.next()) is not None:
-                outbox.put(_drive(run, slots, io, item))
+            while not run.stopping and (item := run.next_item()) is not None:
+                outbox.put(run.ended(_drive(run, slots, io, item)))
         finally:
             outbox.put(None)
 
@@ -415,21 +462,39 @@ def run_threads(
                 live -= 1
             else:
                 run.deliver(result)
-    except BaseException:  # Ctrl-C: stop at once, then let it through
+    except BaseException:  # Ctrl-C: stop at once, report every item started, then let it through
         _stop_threads(run, slots, workers)
-        run.close()
+        try:
+            _drain(run, outbox)
+            for result in run.abandon():
+                run.deliver(result)
+        finally:
+            run.close()
         raise
     if live:
         _stop_threads(run, slots, workers)
+        _drain(run, outbox)
     return run.finish()
+
+
+def _drain(run: _Run, outbox: queue.Queue[BatchResult | None]) -> None:
+    """Deliver the results the workers queued and the main thread has not taken yet."""
+    while True:
+        try:
+            result = outbox.get_nowait()
+        except queue.Empty:
+            return
+        if result is not None:
+            run.deliver(result)
 
 
 def _stop_threads(run: _Run, slots: _ThreadSlots, workers: list[threading.Thread]) -> None:
     run.halt(None)
     slots.wake_all()
     deadline = time.monotonic() + GRACE
-    for thread in workers:
-        thread.join(max(0.0, deadline - time.monotonic()))
+    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C cuts the grace short, nothing more
+        for thread in workers:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class _Cut:
@@ -477,13 +542,19 @@ async def _drive_async(
                 written = run.write(item, step)
                 try:
                     if written is not None and step.durable:
-                        await _durable(written)
+                        # Shielded: the record reaches the disk whether or not this task is cancelled,
+                        # so it waits for it, then looks whether the batch stopped meanwhile.
+                        with anyio.CancelScope(shield=True):
+                            await _durable(written)
                     elif written is not None and written.done():
                         written.result()
                 except JournalError as error:
                     run.halt(error)
                     return run.stopped(item, state, error)
+                if (withdrawn := run.submit_withdrawn(item, step)) is not None:
+                    return withdrawn
                 state = step.state
+                run.moved(item, state)
                 if state == "submitted":
                     slots.poke()
             elif isinstance(step, Pause):
@@ -528,8 +599,8 @@ async def run_async(
     async def worker() -> None:
         nonlocal live
         try:
-            while not run.stopping and (item := run.feed.next()) is not None:
-                run.deliver(await _drive_async(run, slots, io, item, submitting))
+            while not run.stopping and (item := run.next_item()) is not None:
+                run.deliver(run.ended(await _drive_async(run, slots, io, item, submitting)))
         except Exception as error:  # the feed itself failed (an input line changed since it was checked)
             run.halt(error)
         finally:
@@ -547,9 +618,13 @@ async def run_async(
                 if live:
                     _stop_tasks(run, slots, submitting)
                     workers.cancel_scope.cancel()
-    except BaseException:
+    except BaseException:  # Ctrl-C, a cancelled caller: report every item started, then let it through
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(run.close)
+            try:
+                for result in run.abandon():
+                    run.deliver(result)
+            finally:
+                await anyio.to_thread.run_sync(run.close)
         raise
     return await anyio.to_thread.run_sync(run.finish)
 

@@ -332,11 +332,14 @@ class Client:
             JournalDamagedError: the journal is damaged before its last line; nothing was sent.
             JournalError: the journal could not be written; the batch stopped before its next submit.
             KeyboardInterrupt: the batch stopped at once (within a second); the journal is consistent.
+            Exception: what ``requests`` (while being read) or ``on_result`` raised: the batch stopped
+                the same way, and every item it had started was reported to ``on_result`` first.
         """
         settings = BatchSettings(
             AdaptiveLimit(check_count("concurrency", concurrency)),
             save_to=check_dest_dir(save_to) if save_to is not None else None,
             resend_uncertain=check_flag("resend_uncertain", resend_uncertain),
+            policy=RetryPolicy(max_retries=self._settings.max_retries),
         )
         timeout = check_seconds("timeout", timeout)
         io = SyncIO(

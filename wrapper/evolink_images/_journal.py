@@ -28,6 +28,7 @@ import fcntl
 import json
 import os
 import queue
+import stat
 import sys
 import threading
 import warnings
@@ -80,6 +81,8 @@ def _entry(state: str, offset: int, seen: bool) -> int:
 
 
 _STOP = object()
+MAX_LINE = 64 << 20
+"""The longest journal line read (a record holds one task body, at most ``max_response_bytes``)."""
 
 
 class Journal:
@@ -109,6 +112,8 @@ class Journal:
         except OSError as error:
             raise JournalError(f"cannot open the journal {self.path}: {error.strerror or error}") from None
         try:
+            if not stat.S_ISREG(os.fstat(self._fd).st_mode):  # a FIFO would hang the load, a device never end it
+                raise JournalError(f"the journal {self.path} is not a regular file; nothing was sent")
             self._lock()
             self._size = self._load()
         except BaseException:
@@ -126,14 +131,26 @@ class Journal:
             ) from None
 
     def _load(self) -> int:
-        """Read every record; drop a torn last line; write the header of a new journal. Return the size."""
-        data = b"".join(iter(lambda: os.read(self._fd, 1 << 20), b""))
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
+        """Read every record; drop a torn last line; write the header of a new journal. Return the size.
+
+        Read a chunk at a time, so a journal of a million items costs its index, never its size.
+        """
+        end = number = 0  # the offset after the last whole line; lines read
+        tail = b""
+        for chunk in iter(lambda: os.read(self._fd, 1 << 20), b""):
+            lines = (tail + chunk).split(b"\n")
+            tail = lines.pop()
+            for line in lines:
+                number += 1
+                self._read_line(number, line, end)
+                end += len(line) + 1
+            if len(tail) > MAX_LINE:
+                raise self._damaged(number + 1, f"a line longer than {MAX_LINE >> 20} MiB")
+        if tail:
             warnings.warn(
                 JournalWarning(
                     f"{self.path}: the last line was torn (a write that never completed, so the step it guarded"
-                    f" never happened): ignored ({len(data) - end} bytes)"
+                    f" never happened): ignored ({len(tail)} bytes)"
                 ),
                 stacklevel=4,
             )
@@ -141,19 +158,20 @@ class Journal:
             os.fsync(self._fd)
         if end == 0:
             return self._write_header()
-        offset = 0
-        for number, line in enumerate(data[:end].split(b"\n")[:-1], 1):
-            self._read_line(number, line, offset)
-            offset += len(line) + 1
         return end
+
+    def _damaged(self, number: int, why: str) -> JournalDamagedError:
+        return JournalDamagedError(
+            f"the journal {self.path} is damaged at line {number} ({why}); nothing was sent."
+            " Move it aside to start afresh (items it recorded as submitted may then be paid twice)"
+        )
 
     def _read_line(self, number: int, line: bytes, offset: int) -> None:
         def damaged(why: str) -> JournalDamagedError:
-            return JournalDamagedError(
-                f"the journal {self.path} is damaged at line {number} ({why}); nothing was sent."
-                " Move it aside to start afresh (items it recorded as submitted may then be paid twice)"
-            )
+            return self._damaged(number, why)
 
+        if number > 1 and not line.strip():  # a blank line (a hand edit) records nothing
+            return
         try:
             record = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):

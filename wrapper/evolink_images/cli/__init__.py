@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from .._client import Client
 from .._config import ConfigurationError
 from .._errors import (
+    APIError,
     DownloadError,
     EvoLinkError,
     RequestValidationError,
@@ -110,7 +111,10 @@ def _task_note(session: Session, error: BaseException | None) -> tuple[str | Non
             again = session.command("download", task_id, "--out", str(session.out or "DIR"))
             return task_id, True, f"task {task_id} is completed; fetch its results again with: {again}"
         return task_id, True, f"task {task_id} goes on; resume with: {session.command('status', task_id, '--wait')}"
-    if session.submitting or getattr(error, "task_may_exist", False):
+    # An API error knows whether its POST may have made a task (a refused connection, a 401 or a 429
+    # prove it did not); anything else during a submit (Ctrl-C) leaves the doubt.
+    may_exist = error.task_may_exist if isinstance(error, APIError) else session.submitting
+    if may_exist:
         note = (
             "a task may have been created (and billed) although its id never arrived: check your recent tasks"
             " (the EvoLink dashboard's task history) before submitting again"

@@ -69,7 +69,7 @@ def _request(number: int, line: str) -> tuple[ImageEditRequest | None, list[Viol
 
 def read_lines(path: Path) -> Iterator[tuple[int, ImageEditRequest | None, list[Violation]]]:
     """Each non-blank line's number, request and problems, read one line at a time."""
-    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:  # a BOM (Notepad) is no line
         for number, line in enumerate(handle, 1):
             if line.strip():
                 request, problems = _request(number, line)
@@ -123,7 +123,7 @@ def batch(session: Session, args: argparse.Namespace) -> int:
     def requests() -> Iterator[ImageEditRequest]:
         for index, (number, request, problems) in enumerate(read_lines(source)):
             if request is None or problems:  # the file changed since it was checked
-                raise RequestValidationError(problems)
+                raise _ChangedLine(RequestValidationError(problems))
             lines[index] = number
             yield request
 
@@ -165,7 +165,14 @@ def batch(session: Session, args: argparse.Namespace) -> int:
             stderr(f"error: {error}")
             stderr(f"resume with: {resume}")
             return 1
+        except _ChangedLine as changed:  # items before it may be paid: a summary and a resume, never "2"
+            counts["unfinished"] += total - sum(counts.values())
+            stderr(f"error: the file changed while the batch ran, and {changed.error}")
+            stderr(f"stopped: {_summary(counts, total, journal)}; nothing more is sent.")
+            stderr(f"Fix the line and resume with: {resume}")
+            return 4 if counts["failed"] else 3
         except KeyboardInterrupt:
+            counts["unfinished"] += total - sum(counts.values())  # the lines the batch never reached
             stderr(f"\ninterrupted: {_summary(counts, total, journal)}; nothing more is sent.")
             stderr(f"Tasks already submitted go on. Resume with: {resume}")
             return 130
@@ -191,6 +198,14 @@ def batch(session: Session, args: argparse.Namespace) -> int:
 
 
 _OUTCOMES = ("done", "failed", "uncertain", "unfinished")
+
+
+class _ChangedLine(Exception):
+    """A line that was valid when the file was checked is not any more (the file was edited meanwhile)."""
+
+    def __init__(self, error: RequestValidationError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _summary(counts: Counter[str], total: int, journal: Path) -> str:
