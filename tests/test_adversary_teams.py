@@ -155,6 +155,18 @@ def test_a_task_that_restarts_from_zero_still_ends_within_the_lag_bound() -> Non
     assert lags[int(0.95 * len(lags))] <= 10.0
 
 
+def test_a_fresh_task_is_still_first_polled_at_three_tenths_of_a_short_estimate() -> None:
+    """Every task starts ``pending``: that alone is no evidence of a queue (a 4 s task: 1.2 s, not 7.2 s)."""
+    schedule = PollSchedule()
+    fresh = Evidence(started=0.0, estimate=4.0)
+    fresh.add(Reading(0.0, "pending", 0))
+    assert schedule.next_delay(fresh, 0.0) == pytest.approx(1.5)  # 1.2 s, raised to min_interval
+    queued = Evidence(started=0.0, estimate=4.0)
+    queued.add(Reading(0.0, "pending", 0))
+    queued.add(Reading(60.0, "pending", 0))
+    assert schedule.next_delay(queued, 60.0) == pytest.approx(1.2 + 6.0)  # a minute queued: sleeps grow
+
+
 def test_a_long_queue_is_not_polled_faster_because_the_work_is_short() -> None:
     """0-600 s in ``pending`` with a 5 s estimate: the queue's length has nothing to do with the estimate."""
 

@@ -8,8 +8,10 @@
 - While that rate puts the end far, it sleeps half the time left; near it, down to
   ``min_interval``; past it (a stall), the sleep grows back to ``max_interval``. Once progress has
   gone backwards (noise, or a restart), a rate backs no sleep longer than a blind one.
-- Queued: the queue's length says nothing of the work's, so a queued task is polled every three
-  tenths of its estimate plus ``max_interval`` (up to 1.5 ``max_interval``), whatever the estimate.
+- Queued: a fresh task (every task starts ``pending``) sleeps three tenths of its estimate; the
+  longer it stays queued, the longer its sleeps (half the time queued), up to three tenths of the
+  estimate plus ``max_interval`` (and 1.5 ``max_interval``): a long queue is not polled faster
+  because the work is short.
 - Without a rate, ``estimated_time`` only says how soon the task cannot be done (three tenths of
   it): sleeps of up to 1.5 ``max_interval`` until then, ``max_interval`` after. Nothing says the
   end is at the estimate rather than around it, and when nothing is known a fixed interval is the
@@ -152,12 +154,15 @@ class PollSchedule:
     def _delay(self, evidence: Evidence, now: float) -> float:
         estimate = self.estimate(evidence)
         if evidence.work_from is None:
-            # Queued: the queue may end at any moment, and its length says nothing of the work's.
-            # The work still to come takes at least estimate_trust of the estimate, so a sleep that
-            # long plus the usual lag (max_interval) costs no more lag than polling while it works.
+            # Queued: the work still to come takes at least estimate_trust of the estimate, so a sleep
+            # that long misses nothing. Every new task starts pending, so that is all a fresh task gets;
+            # the longer it has been queued, the longer the queue is likely to go on, so the sleep grows
+            # with the time queued (far_fraction of it), up to that plus the usual lag (max_interval).
             if not estimate:
                 return self.max_interval
-            return min(self.estimate_trust * estimate + self.max_interval, self.blind_cap)
+            earliest = self.estimate_trust * estimate
+            queued = max(0.0, now - evidence.started)
+            return min(max(earliest, self.far_fraction * queued), earliest + self.max_interval, self.blind_cap)
         worked = now - evidence.work_from
         rate = self.rate(evidence)
         if rate is not None:
