@@ -95,8 +95,9 @@ def campaign(runner: str, kills: int, max_seconds: float, rng: random.Random) ->
             codes[str(rc)] += 1
             if rc == -signal.SIGKILL:
                 done_kills += 1
-            elif rc in (0, 4):
-                # finished: a fresh input makes more work to kill (appending never re-pays)
+            elif rc in (0, 3, 4):
+                # ended by itself (3: items left uncertain by a kill, never resent without asking): more
+                # work to kill, appended (appending never re-pays)
                 more = [{**lines[0], "prompt": f"campaign more {done_kills}-{i}"} for i in range(4)]
                 lines.extend(more)
                 src.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
