@@ -30,7 +30,7 @@ from ._addresses import is_loopback_host
 from ._arguments import check_headers
 from ._errors import EvoLinkError
 from ._polling import PollSchedule
-from ._wire import Credentials, Redactor, Secret, WirePolicy
+from ._wire import Credentials, Redactor, Secret, WirePolicy, redact_logs
 from ._wire.decoding import ACCEPT_ENCODING
 
 __all__ = [
@@ -167,6 +167,8 @@ class Settings:
             raise ConfigurationError(f"poll_schedule must be a PollSchedule, not {type(schedule).__name__}")
         if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or max_response_bytes < 1:
             raise ConfigurationError(f"max_response_bytes must be a whole number >= 1, not {max_response_bytes!r}")
+        redactor = Redactor(key.strip())
+        redact_logs(redactor)  # httpcore logs the headers it reads before anything of ours sees them
         return cls(
             api_key=Secret(key.strip()),
             base_url=_check_base_url(base_url or os.environ.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL),
@@ -175,7 +177,7 @@ class Settings:
             max_retries=max_retries,
             schedule=schedule or PollSchedule(),
             max_response_bytes=max_response_bytes,
-            redactor=Redactor(key.strip()),
+            redactor=redactor,
             default_headers=_default_headers(default_headers),
         )
 

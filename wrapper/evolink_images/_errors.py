@@ -63,6 +63,15 @@ __all__ = [
 ]
 
 
+MAX_ECHO = 500
+"""The most characters of a value the server chose (a message, a status) repeated in an error's text."""
+
+
+def cut(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
 class EvoLinkError(Exception):
     """Root of every error this package raises."""
 
@@ -249,7 +258,8 @@ class TaskFailedError(TaskError):
             "service": "the service failed: the same request may succeed later",
             "unknown": "the cause is unknown",
         }[cause]
-        super().__init__(f"task {task.id} failed: {code or 'no code'}: {detail} ({advice})", task=task)
+        shown = f"{cut(code, 100) if code else 'no code'}: {cut(detail)}"
+        super().__init__(f"task {task.id} failed: {shown} ({advice})", task=task)
         self.code = code
         self.message = detail
         self.cause = cause
@@ -267,7 +277,7 @@ class WaitTimeoutError(TaskError):
 
     def __init__(self, task: Task, timeout: float) -> None:
         super().__init__(
-            f"task {task.id} was still {task.status} ({task.progress}%) after {timeout:g} s;"
+            f"task {task.id} was still {cut(task.status, 100)} ({task.progress}%) after {timeout:g} s;"
             f" it goes on: resume with wait({task.id!r})",
             task=task,
         )

@@ -78,6 +78,11 @@ def outcome(task: Task) -> Task:
     return task
 
 
+def _shown(value: str, limit: int = 100) -> str:
+    """A value the server chose, as a log line quotes it: cut, so that a huge one is not logged whole."""
+    return value if len(value) <= limit else f"{value[:limit]}... ({len(value) - limit} more characters)"
+
+
 def _changed(before: Task | None, after: Task) -> bool:
     return before is None or (before.status, before.progress) != (after.status, after.progress)
 
@@ -141,7 +146,7 @@ def wait_flow(
             last = result
             # The reading is dated halfway through its request: the server read the task in between.
             evidence.add(Reading((asked + clock()) / 2, result.status, result.progress))
-            logger.debug("poll of task %s: %s %d%%", task_id, result.status, result.progress)
+            logger.debug("poll of task %s: %s %d%%", task_id, _shown(result.status), result.progress)
         elif isinstance(result, EvoLinkError):
             if not is_transient(result):
                 result.task_id = task_id

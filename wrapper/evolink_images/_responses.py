@@ -24,12 +24,14 @@ from typing import Any
 import httpx
 
 from ._errors import (
+    MAX_ECHO,
     APIConnectionError,
     APIResponseError,
     APIStatusError,
     APITimeoutError,
     EvoLinkError,
     MalformedTaskError,
+    cut,
     status_error_class,
 )
 from ._task import Task
@@ -39,17 +41,9 @@ __all__ = ["MAX_ECHO", "Exchange", "cut", "error_from_response", "exchange", "pu
 
 logger = logging.getLogger("evolink_images")
 
-MAX_ECHO = 500
-"""The most characters of a server's message repeated in an error (the rest is cut, and says so)."""
-
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _TRANSLATED = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError, RecursionError)
 _TASK_STATUSES = frozenset({200, 201, 202})
-
-
-def cut(text: str, limit: int = MAX_ECHO) -> str:
-    """``text`` cut to ``limit`` characters, saying how much was left out."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 def public_response(response: httpx.Response) -> httpx.Response:
@@ -133,7 +127,7 @@ class Exchange:
                 self.method,
                 response.request.url.path,
                 response.status_code,
-                response.headers.get("x-request-id", "-"),
+                cut(response.headers.get("x-request-id", "-"), 100),
             )
         return response
 
