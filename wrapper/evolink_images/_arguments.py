@@ -24,6 +24,7 @@ __all__ = [
     "check_seconds",
     "check_task",
     "check_task_id",
+    "is_task_id",
 ]
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -39,19 +40,24 @@ def _refuse(name: str, value: Any, limit: str) -> RequestValidationError:
     return RequestValidationError([Violation(name, f"is {shown}", limit)])
 
 
+def is_task_id(text: object) -> bool:
+    """True when ``text`` can name a task in ``GET /v1/tasks/{id}`` (the API's answers are held to it too)."""
+    return (
+        isinstance(text, str)
+        and bool(text.strip())
+        and text.isprintable()
+        and len(text) <= MAX_TASK_ID
+        and text.strip() not in {".", ".."}  # a path segment, not an id: /v1/tasks/.. is /v1
+    )
+
+
 def check_task_id(task_id: Any) -> str:
     """Return the id ``task_id`` names (a ``Task`` names its own)."""
     if isinstance(task_id, Task):
         return task_id.id
-    if (
-        not isinstance(task_id, str)
-        or not task_id.strip()
-        or not task_id.isprintable()
-        or len(task_id) > MAX_TASK_ID
-        or task_id.strip() in {".", ".."}  # a path segment, not an id: /v1/tasks/.. is /v1
-    ):
+    if not is_task_id(task_id):
         raise _refuse("task_id", task_id, "a task id such as task-unified-..., at most 256 characters")
-    return task_id
+    return str(task_id)
 
 
 def check_task(task: Any) -> Task:

@@ -148,6 +148,10 @@ class APITimeoutError(APIConnectionError):
 class APIResponseError(APIError):
     """Raised when a response is not what the spec promises: not JSON, truncated, over its cap, missing ``id``."""
 
+    unusable_task: bool = False
+    """True when the body was the task's own, with fields the client cannot act on (no status, results
+    that are not URLs): the server's considered answer, so ``wait`` ends with it rather than poll on."""
+
     def __init__(
         self,
         message: str,

@@ -48,7 +48,9 @@ def parse_url(text: object) -> httpx.URL:
         raise FetchRefused(f"is not a URL but {type(text).__name__}")
     try:
         url = httpx.URL(text)
-        url.host  # noqa: B018 - decoding an IDNA host ("xn--") raises here, not when it is parsed
+        # Decoding an IDNA host ("xn--") raises here, not when it is parsed; encoding it as the resolver
+        # will (a label over 63 characters, an empty one: "a..b") raises here rather than at the socket.
+        url.host.encode("idna")
         return url
     except (httpx.InvalidURL, UnicodeError, ValueError) as error:  # the IDNA codec raises UnicodeError
         raise FetchRefused(f"is not a URL that can be fetched ({type(error).__name__})") from None
@@ -90,6 +92,7 @@ def fetch_flow(url: httpx.URL, rule: HostRule) -> Generator[httpx.URL, httpx.Res
             return response
         try:
             url = url.join(response.headers["location"])
+            url.host.encode("idna")  # as parse_url: a host the resolver cannot encode is no URL to follow
         except (httpx.InvalidURL, UnicodeError, ValueError):
             raise FetchRefused("was redirected to a Location that is not a URL") from None
     raise FetchRefused(f"was redirected more than {MAX_REDIRECTS} times")

@@ -63,8 +63,14 @@ Flow = Generator[Step, Task | EvoLinkError | None, Task]
 
 
 def is_transient(error: EvoLinkError) -> bool:
-    """True for poll failures that must not end a wait: connection errors, 429, 5xx, garbled bodies."""
-    if isinstance(error, APIConnectionError | APIResponseError):
+    """True for poll failures that must not end a wait: connection errors, 429, 5xx, garbled bodies.
+
+    A body that is the task's own but unusable (``unusable_task``) is not garbled in transit: polling
+    again gives the same answer, so it ends the wait at once, naming the task.
+    """
+    if isinstance(error, APIResponseError):
+        return not error.unusable_task
+    if isinstance(error, APIConnectionError):
         return True
     return isinstance(error, APIStatusError) and (error.status_code == 429 or error.status_code >= 500)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from ._arguments import is_task_id
 from ._errors import (
     MAX_ECHO,
     APIConnectionError,
@@ -140,11 +141,16 @@ class Exchange:
         try:
             task = Task.from_dict(_json(response, self.redactor), request_id=response.headers.get("x-request-id"))
         except MalformedTaskError as error:
-            raise self._garbled(response, f"is not a task the client can act on ({error})", error.task_id) from None
+            garbled = self._garbled(response, f"is not a task the client can act on ({error})", error.task_id)
+            garbled.unusable_task = error.task_id is not None and error.task_id == (self.task_id or error.task_id)
+            raise garbled from None
         except ValueError as error:
             raise self._garbled(response, f"is not JSON ({cut(str(error), 100)})") from None
         if self.task_id is not None and task.id != self.task_id:
             raise self._garbled(response, f"is about another task ({cut(task.id, 100)!r})")
+        if not is_task_id(task.id):
+            # The POST was answered, so a task may exist; but an id such as ".." cannot be read back.
+            raise self._garbled(response, f"names a task id that cannot be polled ({cut(task.id, 100)!r})")
         if self.method == "POST":
             logger.info("created task %s (%s)", task.id, task.status)
         return task
