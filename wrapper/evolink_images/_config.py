@@ -19,6 +19,7 @@ import functools
 import logging
 import os
 import platform
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -82,6 +83,16 @@ def _check_base_url(base_url: str) -> httpx.URL:
     )
 
 
+class _TerminalFormatter(logging.Formatter):
+    """Formats a line for stderr: a server's control characters (escape sequences) are shown as escapes."""
+
+    _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return self._UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), line)
+
+
 def configure_logging() -> None:
     """Honour ``EVOLINK_LOG=debug|info``: the package's log lines go to stderr at that level (once)."""
     level = {"debug": logging.DEBUG, "info": logging.INFO}.get(os.environ.get(ENV_LOG, "").strip().lower())
@@ -91,7 +102,7 @@ def configure_logging() -> None:
     logger.setLevel(level)
     if not any(getattr(handler, "evolink_env", False) for handler in logger.handlers):
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s evolink_images %(levelname)s %(message)s"))
+        handler.setFormatter(_TerminalFormatter("%(asctime)s evolink_images %(levelname)s %(message)s"))
         handler.evolink_env = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
 

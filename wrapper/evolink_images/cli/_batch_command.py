@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import warnings
 from collections import Counter
@@ -134,11 +133,9 @@ def batch(session: Session, args: argparse.Namespace) -> int:
             print(json.dumps(_item_json(number, result)), flush=True)
             return
         ended = sum(counts.values())
-        print(
+        stderr(
             f"[{ended}/{total}] line {number}: {_describe(result)}  (saved {progress.done}, failed {progress.failed},"
-            f" uncertain {progress.uncertain}, not finished {progress.unfinished}, concurrency {progress.concurrency})",
-            file=sys.stderr,
-            flush=True,
+            f" uncertain {progress.uncertain}, not finished {progress.unfinished}, concurrency {progress.concurrency})"
         )
 
     resume = f"evolink-images batch {args.file} --out {args.out}" + (
