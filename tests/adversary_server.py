@@ -8,6 +8,7 @@ behaviour stops when the peer goes away or when the server is closed, so no test
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -198,21 +199,15 @@ class AdversaryServer:
         self.stop.set()
         if self.threads:
             self.threads[0].join(timeout=2)  # the accepter, first started
-        try:
+        with contextlib.suppress(OSError):
             self.listener.close()
-        except OSError:
-            pass
         with self.lock:
             sockets = list(self.sockets)
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
         for thread in self.threads:
             thread.join(timeout=2)
 
@@ -261,7 +256,7 @@ class AdversaryServer:
         text = bytes(buffer[:end]).decode("latin-1")
         del buffer[: end + 4]
         first, *lines = text.split("\r\n")
-        method, target, _ = (first.split(" ", 2) + ["", ""])[:3]
+        method, target, _ = ([*first.split(" ", 2), "", ""])[:3]
         headers: dict[str, str] = {}
         for line in lines:
             name, _, value = line.partition(":")
@@ -294,7 +289,5 @@ class AdversaryServer:
         except (Gone, OSError):
             return
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
