@@ -42,6 +42,7 @@ from evolink_images import (
     Task,
     WaitTimeoutError,
     WanImageToImage,
+    parse_callback,
     validate,
 )
 from tests.adversary_server import (
@@ -555,6 +556,22 @@ def test_a_completed_task_with_garbled_results_ends_the_wait_at_once_naming_the_
         assert isinstance(error, APIResponseError), (side, repr(error))
         assert error.task_id == TASK_ID
         assert wall < 4, (side, wall)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 100_000, b"{" * 100_000, '{"id":"t-1","status":"completed","results":' + "[" * 50_000 + "]" * 50_000 + "}"],
+    ids=["nested arrays", "nested objects as bytes", "nested results"],
+)
+def test_a_hostile_callback_body_is_a_validation_error_never_a_recursion_error(
+    server: AdversaryServer, body: str | bytes
+) -> None:
+    """Callbacks are unsigned: anyone can post a body to the URL, so its parser meets the worst."""
+    with pytest.raises(RequestValidationError):
+        parse_callback(body)
+    with Client(KEY, base_url=server.base_url, timeout=BUDGET) as client, pytest.raises(RequestValidationError):
+        client.confirm_callback(body)
+    assert server.requests() == []
 
 
 def test_an_api_redirect_is_an_error_and_never_followed(server: AdversaryServer) -> None:
