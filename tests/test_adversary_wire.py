@@ -182,6 +182,7 @@ def every_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[Captured]:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     touched = {name: logging.getLogger(name).level for name in ("httpx", "httpcore", "evolink_images")}
+    ours = list(logging.getLogger("evolink_images").handlers)  # EVOLINK_LOG adds one: not beyond this test
     for name in touched:
         logging.getLogger(name).setLevel(logging.DEBUG)
     try:
@@ -191,6 +192,7 @@ def every_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[Captured]:
         root.setLevel(old_level)
         for name, level in touched.items():
             logging.getLogger(name).setLevel(level)
+        logging.getLogger("evolink_images").handlers[:] = ours
 
 
 # --- running one call, sync and async side by side -----------------------------------------------

@@ -13,6 +13,7 @@ filter on those loggers (and ours) that cuts the key of every live client out of
 from __future__ import annotations
 
 import logging
+import threading
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -103,14 +104,25 @@ class _StreamRedactor:
 
 
 class _LogRedaction(logging.Filter):
-    """Cuts the key of every live ``Redactor`` out of a record's message (it runs only for records logged)."""
+    """Cuts the key of every live ``Redactor`` out of a record's message (it runs only for records logged).
+
+    Records are logged from any thread (``run_many``'s workers) while clients are built: the redactors
+    are a tuple of weak references, replaced whole under a lock and read without one.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self.redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._refs: tuple[weakref.ref[Redactor], ...] = ()
+
+    def add(self, redactor: Redactor) -> None:
+        """Redact ``redactor``'s key too, for as long as it lives."""
+        with self._lock:
+            live = tuple(ref for ref in self._refs if ref() is not None)
+            self._refs = (*live, weakref.ref(redactor))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        redactors = list(self.redactors)
+        redactors = [redactor for redactor in (ref() for ref in self._refs) if redactor is not None]
         if not redactors:
             return True
         try:
@@ -130,7 +142,7 @@ _LOG_REDACTION = _LogRedaction()
 
 def redact_logs(redactor: Redactor) -> None:
     """Keep ``redactor``'s key out of every record of ``LOGGERS`` for as long as it lives."""
-    _LOG_REDACTION.redactors.add(redactor)
+    _LOG_REDACTION.add(redactor)
     for name in LOGGERS:
         logger = logging.getLogger(name)
         if _LOG_REDACTION not in logger.filters:
