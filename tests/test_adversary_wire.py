@@ -576,6 +576,51 @@ def test_a_hostile_callback_body_is_a_validation_error_never_a_recursion_error(
     assert server.requests() == []
 
 
+HUGE = 10**5000  # no repr: str() of an int over 4,300 digits raises ValueError
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda client: validate(WanImageToImage("p", [PUBLIC_IMAGE], n=HUGE)),
+        lambda client: validate(WanImageToImage("p", [PUBLIC_IMAGE], n=-HUGE)),
+        lambda client: client.wait(TASK_ID, timeout=10**400),
+        lambda client: client.get_task(TASK_ID, timeout=10**400),
+        lambda client: client.get_task(TASK_ID, max_retries="x"),
+        lambda client: client.get_task(TASK_ID, max_retries=-HUGE),
+        lambda client: client.submit(WanImageToImage("p", [PUBLIC_IMAGE]), max_retries=-1),
+        lambda client: client.download(
+            Task(id=TASK_ID, status="completed", results=(PUBLIC_IMAGE,)), ".", timeout=10**400
+        ),
+        lambda client: client.run_many([], concurrency=-HUGE),
+        lambda client: Client(KEY, timeout=10**400),
+        lambda client: Client(KEY, max_retries=-HUGE),
+        lambda client: Client(KEY, max_response_bytes=-HUGE),
+    ],
+    ids=[
+        "n of 5000 digits",
+        "n of -5000 digits",
+        "wait timeout 10**400",
+        "get_task timeout 10**400",
+        "max_retries 'x'",
+        "max_retries of -5000 digits",
+        "submit max_retries -1",
+        "download timeout 10**400",
+        "concurrency of -5000 digits",
+        "Client timeout 10**400",
+        "Client max_retries of -5000 digits",
+        "Client max_response_bytes of -5000 digits",
+    ],
+)
+def test_an_argument_too_big_to_print_or_of_the_wrong_type_is_refused_by_name_with_nothing_sent(
+    server: AdversaryServer, call: Callable[[Client], object]
+) -> None:
+    with Client(KEY, base_url=server.base_url, timeout=BUDGET) as client:
+        error, _, _ = timed(lambda: call(client))
+    assert isinstance(error, EvoLinkError), repr(error)
+    assert server.requests() == []
+
+
 def test_an_api_redirect_is_an_error_and_never_followed(server: AdversaryServer) -> None:
     server.route = lambda request: fixed(302, "", headers={"Location": "/v1/tasks/" + TASK_ID})
     with Client(KEY, base_url=server.base_url, timeout=BUDGET) as client:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._errors import RequestValidationError, Violation
+from ._errors import RequestValidationError, Violation, shown
 from ._task import Task
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "check_dest_dir",
     "check_flag",
     "check_headers",
+    "check_retries",
     "check_seconds",
     "check_task",
     "check_task_id",
@@ -35,9 +36,7 @@ MAX_TASK_ID = 256
 
 
 def _refuse(name: str, value: Any, limit: str) -> RequestValidationError:
-    shown = repr(value)
-    shown = shown if len(shown) <= 60 else f"{shown[:57]}..."
-    return RequestValidationError([Violation(name, f"is {shown}", limit)])
+    return RequestValidationError([Violation(name, f"is {shown(value)}", limit)])
 
 
 def is_task_id(text: object) -> bool:
@@ -71,7 +70,17 @@ def check_seconds(name: str, value: Any) -> float:
     """Return ``value`` if it is a positive, finite number of seconds."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
         raise _refuse(name, value, "a positive number of seconds")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond any float: 10**400 is below float("inf") but not a float
+        raise _refuse(name, value, "a positive number of seconds") from None
+
+
+def check_retries(name: str, value: Any) -> int:
+    """Return ``value`` if it is a whole number of retries (0 or more)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _refuse(name, value, "a whole number of at least 0")
+    return value
 
 
 def check_count(name: str, value: Any) -> int:

@@ -29,7 +29,7 @@ import httpx
 
 from ._addresses import is_loopback_host
 from ._arguments import check_headers
-from ._errors import EvoLinkError
+from ._errors import EvoLinkError, shown
 from ._polling import PollSchedule
 from ._wire import Credentials, Redactor, Secret, WirePolicy, redact_logs
 from ._wire.decoding import ACCEPT_ENCODING
@@ -127,9 +127,13 @@ def _check_timeout(timeout: object) -> tuple[httpx.Timeout, float]:
     if isinstance(timeout, httpx.Timeout):
         return timeout, DEFAULT_BUDGET
     if isinstance(timeout, int | float) and not isinstance(timeout, bool) and 0 < timeout < float("inf"):
-        seconds = float(timeout)
-        return httpx.Timeout(min(seconds, 30.0), connect=min(seconds, 10.0)), seconds
-    raise ConfigurationError(f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}")
+        try:
+            seconds = float(timeout)
+        except OverflowError:  # an int beyond any float
+            seconds = float("inf")
+        if seconds < float("inf"):
+            return httpx.Timeout(min(seconds, 30.0), connect=min(seconds, 10.0)), seconds
+    raise ConfigurationError(f"timeout must be a positive number of seconds or an httpx.Timeout, not {shown(timeout)}")
 
 
 @dataclass(frozen=True)
@@ -170,14 +174,14 @@ class Settings:
         if any(ch in key for ch in "\r\n"):
             raise ConfigurationError("the API key contains a line break")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigurationError(f"max_retries must be a whole number >= 0, not {max_retries!r}")
+            raise ConfigurationError(f"max_retries must be a whole number >= 0, not {shown(max_retries)}")
         phases, budget = _check_timeout(timeout)
         if base_url is not None and not isinstance(base_url, str):
             raise ConfigurationError(f"base_url must be a string, not {type(base_url).__name__}")
         if schedule is not None and not isinstance(schedule, PollSchedule):
             raise ConfigurationError(f"poll_schedule must be a PollSchedule, not {type(schedule).__name__}")
         if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or max_response_bytes < 1:
-            raise ConfigurationError(f"max_response_bytes must be a whole number >= 1, not {max_response_bytes!r}")
+            raise ConfigurationError(f"max_response_bytes must be a whole number >= 1, not {shown(max_response_bytes)}")
         redactor = Redactor(key.strip())
         redact_logs(redactor)  # httpcore logs the headers it reads before anything of ours sees them
         return cls(

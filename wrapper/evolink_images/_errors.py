@@ -67,6 +67,20 @@ MAX_ECHO = 500
 """The most characters of a value the server chose (a message, a status) repeated in an error's text."""
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``value`` as an error quotes it: its repr, cut to ``limit``; never raises.
+
+    A caller's argument may have no repr (an int of 5,000 digits refuses to become text): the error
+    about it must still be raised, not replaced by a ``ValueError`` from formatting it.
+    """
+    try:
+        text = repr(value)
+    except Exception:  # an int over sys.get_int_max_str_digits(), an object whose __repr__ fails
+        size = f" of about {value.bit_length() * 0.30103:.0f} digits" if isinstance(value, int) else ""
+        text = f"<{type(value).__name__}{size}>"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def cut(text: str, limit: int = MAX_ECHO) -> str:
     """``text`` cut to ``limit`` characters, saying how much was left out."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
