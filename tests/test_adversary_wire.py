@@ -1072,3 +1072,17 @@ def test_the_command_prints_hostile_task_fields_redacted_escaped_and_cut(
     assert "UnicodeEncodeError" not in everything
     printed = result.stderr if "--json" in args else everything  # --json gives the task back whole
     assert max((len(line) for line in printed.splitlines()), default=0) < 3000
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_status_the_terminal_cannot_encode_is_printed_as_escapes_not_exit_2(
+    server: AdversaryServer, encoding: str
+) -> None:
+    server.route = lambda request: fixed(200, task_body(status="done \U0001f4a5", progress=3))
+    env = dict(os.environ, EVOLINK_API_KEY=KEY, PYTHONIOENCODING=encoding)
+    env.pop("EVOLINK_BASE_URL", None)
+    result = subprocess.run(  # noqa: S603 - the project's own console script
+        [str(CLI), "--base-url", server.base_url, "status", TASK_ID], env=env, capture_output=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"\\U0001f4a5" in result.stdout

@@ -11,6 +11,7 @@ printed is redacted, and values echoed back are cut to a readable length. ``--ba
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import sys
@@ -156,4 +157,9 @@ def run() -> None:
     """The console script's entry point."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _interrupt_once)
+    for stream in (sys.stdout, sys.stderr):
+        # A server's text (an emoji in a status) on a terminal that is not UTF-8 is shown as escapes,
+        # not an UnicodeEncodeError that would end a successful read as "invalid input".
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     sys.exit(main())
