@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._errors import RequestValidationError, Violation
+from ._errors import RequestValidationError, Violation, shown
 from ._task import Task
 
 __all__ = [
@@ -21,9 +21,11 @@ __all__ = [
     "check_dest_dir",
     "check_flag",
     "check_headers",
+    "check_retries",
     "check_seconds",
     "check_task",
     "check_task_id",
+    "is_task_id",
 ]
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -38,24 +40,27 @@ MAX_TASK_ID = 256
 
 
 def _refuse(name: str, value: Any, limit: str) -> RequestValidationError:
-    shown = repr(value)
-    shown = shown if len(shown) <= 60 else f"{shown[:57]}..."
-    return RequestValidationError([Violation(name, f"is {shown}", limit)])
+    return RequestValidationError([Violation(name, f"is {shown(value)}", limit)])
+
+
+def is_task_id(text: object) -> bool:
+    """True when ``text`` can name a task in ``GET /v1/tasks/{id}`` (the API's answers are held to it too)."""
+    return (
+        isinstance(text, str)
+        and bool(text.strip())
+        and text.isprintable()
+        and len(text) <= MAX_TASK_ID
+        and text.strip() not in {".", ".."}  # a path segment, not an id: /v1/tasks/.. is /v1
+    )
 
 
 def check_task_id(task_id: Any) -> str:
     """Return the id ``task_id`` names (a ``Task`` names its own)."""
     if isinstance(task_id, Task):
         return task_id.id
-    if (
-        not isinstance(task_id, str)
-        or not task_id.strip()
-        or not task_id.isprintable()
-        or len(task_id) > MAX_TASK_ID
-        or task_id.strip() in {".", ".."}  # a path segment, not an id: /v1/tasks/.. is /v1
-    ):
+    if not is_task_id(task_id):
         raise _refuse("task_id", task_id, "a task id such as task-unified-..., at most 256 characters")
-    return task_id
+    return str(task_id)
 
 
 def check_task(task: Any) -> Task:
@@ -69,7 +74,17 @@ def check_seconds(name: str, value: Any) -> float:
     """Return ``value`` if it is a positive, finite number of seconds."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
         raise _refuse(name, value, "a positive number of seconds")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond any float: 10**400 is below float("inf") but not a float
+        raise _refuse(name, value, "a positive number of seconds") from None
+
+
+def check_retries(name: str, value: Any) -> int:
+    """Return ``value`` if it is a whole number of retries (0 or more)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _refuse(name, value, "a whole number of at least 0")
+    return value
 
 
 def check_count(name: str, value: Any) -> int:

@@ -27,7 +27,10 @@ def parse_callback(body: bytes | str | Mapping[str, Any]) -> Task:
         if not isinstance(data, Mapping):
             raise TypeError(f"a JSON object was expected, not {type(data).__name__}")
         task = Task.from_dict(data)
+    except RecursionError:  # anyone can post to the URL: "[[[[..." a hundred thousand deep
+        problem = "is not a task object (JSON nested too deeply to read)"
+        raise RequestValidationError([Violation("body", problem, "a task object with id and status")]) from None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
-        problem = f"is not a task object ({type(error).__name__}: {error})"
+        problem = f"is not a task object ({type(error).__name__}: {str(error)[:200]})"
         raise RequestValidationError([Violation("body", problem, "a task object with id and status")]) from None
     return task

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from ._arguments import check_headers, check_seconds, check_task_id
+from ._arguments import check_headers, check_retries, check_seconds, check_task_id
 from ._config import Settings
 from ._errors import RequestValidationError, Violation
 from ._requests import ImageEditRequest, to_api_body
@@ -90,8 +90,9 @@ def create_call(
     validate(request)
     key = new_idempotency_key() if idempotency_key is None else check_idempotency_key(idempotency_key)
     budget = _budget(settings, timeout)
+    retries = None if max_retries is None else check_retries("max_retries", max_retries)
     kwargs = create_image_task._get_kwargs(body=to_api_body(request), idempotency_key=key)
-    return ApiCall(_request(settings, kwargs, extra_headers), None, budget, max_retries)
+    return ApiCall(_request(settings, kwargs, extra_headers), None, budget, retries)
 
 
 def read_call(
@@ -102,7 +103,8 @@ def read_call(
 
     task_id = check_task_id(task_id)
     budget = _budget(settings, timeout)
-    return ApiCall(_request(settings, get_task._get_kwargs(task_id), extra_headers), task_id, budget, max_retries)
+    retries = None if max_retries is None else check_retries("max_retries", max_retries)
+    return ApiCall(_request(settings, get_task._get_kwargs(task_id), extra_headers), task_id, budget, retries)
 
 
 class sending:

@@ -19,6 +19,7 @@ import functools
 import logging
 import os
 import platform
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,9 +29,9 @@ import httpx
 
 from ._addresses import is_loopback_host
 from ._arguments import check_headers
-from ._errors import EvoLinkError
+from ._errors import EvoLinkError, shown
 from ._polling import PollSchedule
-from ._wire import Credentials, Redactor, Secret, WirePolicy
+from ._wire import Credentials, Redactor, Secret, WirePolicy, redact_logs
 from ._wire.decoding import ACCEPT_ENCODING
 
 __all__ = [
@@ -82,6 +83,16 @@ def _check_base_url(base_url: str) -> httpx.URL:
     )
 
 
+class _TerminalFormatter(logging.Formatter):
+    """Formats a line for stderr: a server's control characters (escape sequences) are shown as escapes."""
+
+    _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return self._UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), line)
+
+
 def configure_logging() -> None:
     """Honour ``EVOLINK_LOG=debug|info``: the package's log lines go to stderr at that level (once)."""
     level = {"debug": logging.DEBUG, "info": logging.INFO}.get(os.environ.get(ENV_LOG, "").strip().lower())
@@ -91,7 +102,7 @@ def configure_logging() -> None:
     logger.setLevel(level)
     if not any(getattr(handler, "evolink_env", False) for handler in logger.handlers):
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s evolink_images %(levelname)s %(message)s"))
+        handler.setFormatter(_TerminalFormatter("%(asctime)s evolink_images %(levelname)s %(message)s"))
         handler.evolink_env = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
 
@@ -116,9 +127,13 @@ def _check_timeout(timeout: object) -> tuple[httpx.Timeout, float]:
     if isinstance(timeout, httpx.Timeout):
         return timeout, DEFAULT_BUDGET
     if isinstance(timeout, int | float) and not isinstance(timeout, bool) and 0 < timeout < float("inf"):
-        seconds = float(timeout)
-        return httpx.Timeout(min(seconds, 30.0), connect=min(seconds, 10.0)), seconds
-    raise ConfigurationError(f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}")
+        try:
+            seconds = float(timeout)
+        except OverflowError:  # an int beyond any float
+            seconds = float("inf")
+        if seconds < float("inf"):
+            return httpx.Timeout(min(seconds, 30.0), connect=min(seconds, 10.0)), seconds
+    raise ConfigurationError(f"timeout must be a positive number of seconds or an httpx.Timeout, not {shown(timeout)}")
 
 
 @dataclass(frozen=True)
@@ -159,14 +174,16 @@ class Settings:
         if any(ch in key for ch in "\r\n"):
             raise ConfigurationError("the API key contains a line break")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigurationError(f"max_retries must be a whole number >= 0, not {max_retries!r}")
+            raise ConfigurationError(f"max_retries must be a whole number >= 0, not {shown(max_retries)}")
         phases, budget = _check_timeout(timeout)
         if base_url is not None and not isinstance(base_url, str):
             raise ConfigurationError(f"base_url must be a string, not {type(base_url).__name__}")
         if schedule is not None and not isinstance(schedule, PollSchedule):
             raise ConfigurationError(f"poll_schedule must be a PollSchedule, not {type(schedule).__name__}")
         if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or max_response_bytes < 1:
-            raise ConfigurationError(f"max_response_bytes must be a whole number >= 1, not {max_response_bytes!r}")
+            raise ConfigurationError(f"max_response_bytes must be a whole number >= 1, not {shown(max_response_bytes)}")
+        redactor = Redactor(key.strip())
+        redact_logs(redactor)  # httpcore logs the headers it reads before anything of ours sees them
         return cls(
             api_key=Secret(key.strip()),
             base_url=_check_base_url(base_url or os.environ.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL),
@@ -175,7 +192,7 @@ class Settings:
             max_retries=max_retries,
             schedule=schedule or PollSchedule(),
             max_response_bytes=max_response_bytes,
-            redactor=Redactor(key.strip()),
+            redactor=redactor,
             default_headers=_default_headers(default_headers),
         )
 

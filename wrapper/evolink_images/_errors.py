@@ -63,6 +63,29 @@ __all__ = [
 ]
 
 
+MAX_ECHO = 500
+"""The most characters of a value the server chose (a message, a status) repeated in an error's text."""
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``value`` as an error quotes it: its repr, cut to ``limit``; never raises.
+
+    A caller's argument may have no repr (an int of 5,000 digits refuses to become text): the error
+    about it must still be raised, not replaced by a ``ValueError`` from formatting it.
+    """
+    try:
+        text = repr(value)
+    except Exception:  # an int over sys.get_int_max_str_digits(), an object whose __repr__ fails
+        size = f" of about {value.bit_length() * 0.30103:.0f} digits" if isinstance(value, int) else ""
+        text = f"<{type(value).__name__}{size}>"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def cut(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
 class EvoLinkError(Exception):
     """Root of every error this package raises."""
 
@@ -138,6 +161,10 @@ class APITimeoutError(APIConnectionError):
 
 class APIResponseError(APIError):
     """Raised when a response is not what the spec promises: not JSON, truncated, over its cap, missing ``id``."""
+
+    unusable_task: bool = False
+    """True when the body was the task's own, with fields the client cannot act on (no status, results
+    that are not URLs): the server's considered answer, so ``wait`` ends with it rather than poll on."""
 
     def __init__(
         self,
@@ -252,7 +279,8 @@ class TaskFailedError(TaskError):
             "service": "the service failed: the same request may succeed later",
             "unknown": "the cause is unknown",
         }[cause]
-        super().__init__(f"task {task.id} failed: {code or 'no code'}: {detail} ({advice})", task=task)
+        shown = f"{cut(code, 100) if code else 'no code'}: {cut(detail)}"
+        super().__init__(f"task {task.id} failed: {shown} ({advice})", task=task)
         self.code = code
         self.message = detail
         self.cause = cause
@@ -270,7 +298,7 @@ class WaitTimeoutError(TaskError):
 
     def __init__(self, task: Task, timeout: float) -> None:
         super().__init__(
-            f"task {task.id} was still {task.status} ({task.progress}%) after {timeout:g} s;"
+            f"task {task.id} was still {cut(task.status, 100)} ({task.progress}%) after {timeout:g} s;"
             f" it goes on: resume with wait({task.id!r})",
             task=task,
         )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from ._addresses import host_problem
+from ._addresses import host_problem, normalise_host
 from ._wire.guard import PUBLIC_ONLY
 
 __all__ = ["MAX_REDIRECTS", "NO_AUTH", "FetchRefused", "HostRule", "fetch", "fetch_async", "fetch_flow", "parse_url"]
@@ -47,11 +47,22 @@ def parse_url(text: object) -> httpx.URL:
     if not isinstance(text, str):
         raise FetchRefused(f"is not a URL but {type(text).__name__}")
     try:
-        url = httpx.URL(text)
-        url.host  # noqa: B018 - decoding an IDNA host ("xn--") raises here, not when it is parsed
-        return url
+        return _checked_host(httpx.URL(text))
     except (httpx.InvalidURL, UnicodeError, ValueError) as error:  # the IDNA codec raises UnicodeError
         raise FetchRefused(f"is not a URL that can be fetched ({type(error).__name__})") from None
+
+
+def _checked_host(url: httpx.URL) -> httpx.URL:
+    """Return ``url`` once its host is one a resolver could be asked about, whatever host rule applies.
+
+    Raises:
+        ValueError: decoding an IDNA host ("xn--") fails; encoding it as the resolver will (a label over
+            63 characters, an empty one: "a..b") fails; it holds a character no host may hold ("a b").
+    """
+    if url.host:
+        url.host.encode("idna")  # UnicodeError is a ValueError
+        normalise_host(url.host)
+    return url
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,7 @@ def fetch_flow(url: httpx.URL, rule: HostRule) -> Generator[httpx.URL, httpx.Res
         if not response.has_redirect_location:
             return response
         try:
-            url = url.join(response.headers["location"])
+            url = _checked_host(url.join(response.headers["location"]))
         except (httpx.InvalidURL, UnicodeError, ValueError):
             raise FetchRefused("was redirected to a Location that is not a URL") from None
     raise FetchRefused(f"was redirected more than {MAX_REDIRECTS} times")

@@ -63,8 +63,14 @@ Flow = Generator[Step, Task | EvoLinkError | None, Task]
 
 
 def is_transient(error: EvoLinkError) -> bool:
-    """True for poll failures that must not end a wait: connection errors, 429, 5xx, garbled bodies."""
-    if isinstance(error, APIConnectionError | APIResponseError):
+    """True for poll failures that must not end a wait: connection errors, 429, 5xx, garbled bodies.
+
+    A body that is the task's own but unusable (``unusable_task``) is not garbled in transit: polling
+    again gives the same answer, so it ends the wait at once, naming the task.
+    """
+    if isinstance(error, APIResponseError):
+        return not error.unusable_task
+    if isinstance(error, APIConnectionError):
         return True
     return isinstance(error, APIStatusError) and (error.status_code == 429 or error.status_code >= 500)
 
@@ -76,6 +82,11 @@ def outcome(task: Task) -> Task:
     if task.status == "cancelled":
         raise TaskCancelledError(task)
     return task
+
+
+def _shown(value: str, limit: int = 100) -> str:
+    """A value the server chose, as a log line quotes it: cut, so that a huge one is not logged whole."""
+    return value if len(value) <= limit else f"{value[:limit]}... ({len(value) - limit} more characters)"
 
 
 def _changed(before: Task | None, after: Task) -> bool:
@@ -141,7 +152,7 @@ def wait_flow(
             last = result
             # The reading is dated halfway through its request: the server read the task in between.
             evidence.add(Reading((asked + clock()) / 2, result.status, result.progress))
-            logger.debug("poll of task %s: %s %d%%", task_id, result.status, result.progress)
+            logger.debug("poll of task %s: %s %d%%", task_id, _shown(result.status), result.progress)
         elif isinstance(result, EvoLinkError):
             if not is_transient(result):
                 result.task_id = task_id

@@ -23,13 +23,16 @@ from typing import Any
 
 import httpx
 
+from ._arguments import is_task_id
 from ._errors import (
+    MAX_ECHO,
     APIConnectionError,
     APIResponseError,
     APIStatusError,
     APITimeoutError,
     EvoLinkError,
     MalformedTaskError,
+    cut,
     status_error_class,
 )
 from ._task import Task
@@ -39,9 +42,6 @@ __all__ = ["MAX_ECHO", "Exchange", "cut", "error_from_response", "exchange", "pu
 
 logger = logging.getLogger("evolink_images")
 
-MAX_ECHO = 500
-"""The most characters of a server's message repeated in an error (the rest is cut, and says so)."""
-
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _TRANSLATED = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError, RecursionError)
 _TASK_STATUSES = frozenset({200, 201, 202})
@@ -49,11 +49,6 @@ _TASK_STATUSES = frozenset({200, 201, 202})
 
 CODE_LIMIT = 100
 """Characters of an error ``code`` kept (codes are short words; a longer one is echoed junk, cut)."""
-
-
-def cut(text: str, limit: int = MAX_ECHO) -> str:
-    """``text`` cut to ``limit`` characters, saying how much was left out."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 def public_response(response: httpx.Response) -> httpx.Response:
@@ -137,7 +132,7 @@ class Exchange:
                 self.method,
                 response.request.url.path,
                 response.status_code,
-                response.headers.get("x-request-id", "-"),
+                cut(response.headers.get("x-request-id", "-"), 100),
             )
         return response
 
@@ -150,11 +145,16 @@ class Exchange:
         try:
             task = Task.from_dict(_json(response, self.redactor), request_id=response.headers.get("x-request-id"))
         except MalformedTaskError as error:
-            raise self._garbled(response, f"is not a task the client can act on ({error})", error.task_id) from None
+            garbled = self._garbled(response, f"is not a task the client can act on ({error})", error.task_id)
+            garbled.unusable_task = error.task_id is not None and error.task_id == (self.task_id or error.task_id)
+            raise garbled from None
         except ValueError as error:
             raise self._garbled(response, f"is not JSON ({cut(str(error), 100)})") from None
         if self.task_id is not None and task.id != self.task_id:
             raise self._garbled(response, f"is about another task ({cut(task.id, 100)!r})")
+        if not is_task_id(task.id):
+            # The POST was answered, so a task may exist; but an id such as ".." cannot be read back.
+            raise self._garbled(response, f"names a task id that cannot be polled ({cut(task.id, 100)!r})")
         if self.method == "POST":
             logger.info("created task %s (%s)", task.id, task.status)
         return task

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._addresses import host_problem, normalise_host
-from ._errors import RequestValidationError, Violation
+from ._errors import RequestValidationError, Violation, shown
 from ._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
 
 __all__ = [
@@ -131,8 +131,7 @@ def _utf8(text: str) -> bool:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
+    return shown(value)
 
 
 def _check_prompt(prompt: Any, rules: ModelRules) -> list[Violation]:
@@ -195,7 +194,7 @@ def _check_n(n: Any, rules: ModelRules) -> list[Violation]:
     if isinstance(n, bool) or not isinstance(n, int):
         return [Violation("n", f"must be an integer, not {type(n).__name__}", limit)]
     if not low <= n <= high:
-        return [Violation("n", f"is {n}", limit)]
+        return [Violation("n", f"is {_short(n)}", limit)]
     return []
 
 

@@ -17,7 +17,7 @@ from .credentials import Credentials, Secret
 from .deadline import DeadlineExceeded, deadline_passed
 from .decoding import BodyTooLarge, UnsupportedEncoding
 from .guard import AsyncGuardedTransport, GuardedTransport, WirePolicy
-from .redaction import Redactor
+from .redaction import Redactor, redact_logs
 
 __all__ = [
     "AsyncGuardedTransport",
@@ -30,6 +30,7 @@ __all__ = [
     "UnsupportedEncoding",
     "WirePolicy",
     "deadline_passed",
+    "redact_logs",
 ]
 
 # sockets.py (install_deadline_backend) needs httpcore, which httpx itself loads only when a

@@ -4,14 +4,32 @@ A server may echo the key (a 401 saying "Incorrect API key provided: sk-evo-..."
 reason phrase, the body, or inside JSON strings written with escapes. ``Redactor`` replaces it in
 each: header values and the reason phrase as they arrive, body bytes as they stream (holding back
 just enough bytes to catch a key split across two chunks), and the strings of parsed JSON.
+
+httpcore logs what it reads off the socket (the status line and every header) at DEBUG, before the
+guard sees the response, and httpx logs the URL of every request at INFO: ``redact_logs`` puts a
+filter on those loggers (and ours) that cuts the key of every live client out of each record.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["MARK", "Redactor"]
+__all__ = ["LOGGERS", "MARK", "Redactor", "redact_logs"]
+
+LOGGERS = (
+    "evolink_images",
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+"""The loggers that may write what a server sent: ours, httpx's and every one of httpcore's."""
 
 MARK = "<redacted>"
 
@@ -19,7 +37,7 @@ MARK = "<redacted>"
 class Redactor:
     """Knows one secret and removes it from text, bytes, headers and parsed JSON."""
 
-    __slots__ = ("_key", "_key_bytes")
+    __slots__ = ("__weakref__", "_key", "_key_bytes")
 
     def __init__(self, key: str) -> None:
         self._key = key
@@ -83,3 +101,49 @@ class _StreamRedactor:
         """Return the rest once the body has ended."""
         rest, self._held = self._held, b""
         return rest
+
+
+class _LogRedaction(logging.Filter):
+    """Cuts the key of every live ``Redactor`` out of a record's message (it runs only for records logged).
+
+    Records are logged from any thread (``run_many``'s workers) while clients are built: the redactors
+    are a tuple of weak references, replaced whole under a lock and read without one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._refs: tuple[weakref.ref[Redactor], ...] = ()
+
+    def add(self, redactor: Redactor) -> None:
+        """Redact ``redactor``'s key too, for as long as it lives."""
+        with self._lock:
+            live = tuple(ref for ref in self._refs if ref() is not None)
+            self._refs = (*live, weakref.ref(redactor))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redactors = [redactor for redactor in (ref() for ref in self._refs) if redactor is not None]
+        if not redactors:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a record that cannot be formatted is the logging module's to report
+            return True
+        clean = message
+        for redactor in redactors:
+            clean = redactor.text(clean)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+_LOG_REDACTION = _LogRedaction()
+
+
+def redact_logs(redactor: Redactor) -> None:
+    """Keep ``redactor``'s key out of every record of ``LOGGERS`` for as long as it lives."""
+    _LOG_REDACTION.add(redactor)
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        if _LOG_REDACTION not in logger.filters:
+            logger.addFilter(_LOG_REDACTION)

@@ -69,8 +69,13 @@ class _Stream(httpcore.NetworkStream):
 def _resolve(host: str, port: int) -> list[typing.Any]:
     try:
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
+    except (OSError, UnicodeError) as error:  # the resolver's IDNA codec raises UnicodeError
         raise httpx.ConnectError(f"{host[:80]!r} could not be resolved: {error}") from None
+
+
+def _unresolvable(host: str, error: UnicodeError) -> httpcore.ConnectError:
+    """A connect error for the resolver's UnicodeError (a label too long or empty), which httpcore passes on raw."""
+    return httpcore.ConnectError(f"{host[:80]!r} could not be resolved: {error}")
 
 
 def _checked_address(host: str, addresses: list[str]) -> str:
@@ -101,6 +106,8 @@ class DeadlineBackend(httpcore.NetworkBackend):
             stream = self._inner.connect_tcp(host, port, bounded(timeout), local_address, socket_options)
         except httpcore.TimeoutException as error:
             raise _timed_out(error) from None
+        except UnicodeError as error:
+            raise _unresolvable(host, error) from None
         return _Stream(stream)
 
     def connect_unix_socket(
@@ -162,13 +169,15 @@ class AsyncDeadlineBackend(httpcore.AsyncNetworkBackend):
 
             try:
                 found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except OSError as error:
+            except (OSError, UnicodeError) as error:  # the resolver's IDNA codec raises UnicodeError
                 raise httpx.ConnectError(f"{host[:80]!r} could not be resolved: {error}") from None
             host = _checked_address(host, [str(info[4][0]) for info in found])
         try:
             stream = await self._inner.connect_tcp(host, port, bounded(timeout), local_address, socket_options)
         except httpcore.TimeoutException as error:
             raise _timed_out(error) from None
+        except UnicodeError as error:
+            raise _unresolvable(host, error) from None
         return _AsyncStream(stream)
 
     async def connect_unix_socket(

@@ -11,15 +11,18 @@ printed is redacted, and values echoed back are cut to a readable length. ``--ba
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from types import FrameType
 
 from .._client import Client
 from .._config import ConfigurationError
 from .._errors import (
-    APIError,
     DownloadError,
     EvoLinkError,
     RequestValidationError,
@@ -111,10 +114,10 @@ def _task_note(session: Session, error: BaseException | None) -> tuple[str | Non
             again = session.command("download", task_id, "--out", str(session.out or "DIR"))
             return task_id, True, f"task {task_id} is completed; fetch its results again with: {again}"
         return task_id, True, f"task {task_id} goes on; resume with: {session.command('status', task_id, '--wait')}"
-    # An API error knows whether its POST may have made a task (a refused connection, a 401 or a 429
-    # prove it did not); anything else during a submit (Ctrl-C) leaves the doubt.
-    may_exist = error.task_may_exist if isinstance(error, APIError) else session.submitting
-    if may_exist:
+    # The library's own verdict (a 401 or a refused connection proves no task) wins over "a POST was
+    # in flight"; an interrupt or an unexpected error has no verdict, so the POST may have landed.
+    verdict = getattr(error, "task_may_exist", None) if isinstance(error, EvoLinkError) else None
+    if verdict if isinstance(verdict, bool) else session.submitting:
         note = (
             "a task may have been created (and billed) although its id never arrived: check your recent tasks"
             " (the EvoLink dashboard's task history) before submitting again"
@@ -149,6 +152,23 @@ def _fail(session: Session, kind: str, message: str, error: BaseException | None
     return EXIT_CODES[kind]
 
 
+def _interrupt_once(signum: int, frame: FrameType | None) -> None:
+    """Interrupt at the first Ctrl-C, and ignore the ones after it.
+
+    A second Ctrl-C would otherwise cut short the exit path (the message naming the task) or print a
+    traceback from the interpreter's shutdown.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def run() -> None:
     """The console script's entry point."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _interrupt_once)
+    for stream in (sys.stdout, sys.stderr):
+        # A server's text (an emoji in a status) on a terminal that is not UTF-8 is shown as escapes,
+        # not an UnicodeEncodeError that would end a successful read as "invalid input".
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     sys.exit(main())

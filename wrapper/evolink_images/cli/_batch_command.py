@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import warnings
 from collections import Counter
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._batch import BatchProgress, BatchResult
-from .._errors import RequestValidationError, Violation
+from .._errors import RequestValidationError, Violation, shown
 from .._journal import JournalDamagedError, JournalError, JournalLockedError
 from .._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
 from .._rules import check
@@ -62,7 +61,7 @@ def _request(number: int, line: str) -> tuple[ImageEditRequest | None, list[Viol
     elif model == QwenImageEdit.MODEL:
         return None, [Violation(f"{where}: n", f"is set to {fields['n']!r}", "qwen-image-edit takes no n")]
     else:
-        return None, [Violation(f"{where}: model", f"is {model!r}", "wan2.5-image-to-image or qwen-image-edit")]
+        return None, [Violation(f"{where}: model", f"is {shown(model)}", "wan2.5-image-to-image or qwen-image-edit")]
     problems = [Violation(f"{where}: {v.field}", v.problem, v.limit) for v in check(request)]
     return request, problems
 
@@ -134,11 +133,9 @@ def batch(session: Session, args: argparse.Namespace) -> int:
             print(json.dumps(_item_json(number, result)), flush=True)
             return
         ended = sum(counts.values())
-        print(
+        stderr(
             f"[{ended}/{total}] line {number}: {_describe(result)}  (saved {progress.done}, failed {progress.failed},"
-            f" uncertain {progress.uncertain}, not finished {progress.unfinished}, concurrency {progress.concurrency})",
-            file=sys.stderr,
-            flush=True,
+            f" uncertain {progress.uncertain}, not finished {progress.unfinished}, concurrency {progress.concurrency})"
         )
 
     resume = f"evolink-images batch {args.file} --out {args.out}" + (

@@ -20,10 +20,11 @@ from .._arguments import check_seconds
 from .._client import Client
 from .._download import folder_problem
 from .._errors import RequestValidationError, Violation
+from .._polling import outcome
 from .._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
 from .._rules import check, validate
 from .._task import Task
-from ._output import cut, redact
+from ._output import cut, printable, redact
 from ._progress import Progress
 
 __all__ = [
@@ -75,7 +76,7 @@ class Session:
 
     def emit(self, text: str, data: dict[str, Any]) -> None:
         """Print the human line, or the JSON document with --json (then nothing else on stdout)."""
-        print(redact(json.dumps(data, indent=2) if self.as_json else text))
+        print(printable(json.dumps(data, indent=2) if self.as_json else text))
 
     def emit_task(self, text: str, task: Task | None, files: list[Path] | None = None, **more: Any) -> None:
         """Print a command's result: every command's JSON has the same shape, ``{"task": ..., "files": [...]}``."""
@@ -178,7 +179,7 @@ def status(session: Session, args: argparse.Namespace) -> int:
             progress.finish()
     else:
         task = client.get_task(args.task_id)
-    text = f"{task.id}  {task.status}  {task.progress}%"
+    text = f"{task.id}  {cut(task.status, 100)}  {task.progress}%"
     if task.results:
         text += "\n" + "\n".join(task.results)
     session.emit_task(text, task)
@@ -193,6 +194,7 @@ def download(session: Session, args: argparse.Namespace) -> int:
     session.completed = task.is_completed
     if not task.is_terminal:
         raise NotFinishedError(task)
+    outcome(task)  # a failed or cancelled task is exit 4, with its own error: there is nothing to fetch
     paths = session.client.download(task, out)
     session.emit_task("\n".join(str(path) for path in paths), task, paths)
     return 0
@@ -209,4 +211,4 @@ class NotFinishedError(Exception):
 
 def stderr(text: str) -> None:
     """Print one line on stderr, redacted."""
-    print(redact(text), file=sys.stderr)
+    print(printable(text), file=sys.stderr)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from .._task import Task
-from ._output import cut, redact
+from ._output import cut, printable
 
 __all__ = ["Progress"]
 
@@ -41,7 +41,7 @@ class Progress:
         line = f"{cut(task.id, 80)}  {cut(task.status, 40):<10} {task.progress:>3}%  elapsed {elapsed:5.1f}s"
         if self._estimate is not None and not task.is_terminal:
             line += f"  ~{max(self._estimate - elapsed, 0):.0f}s left (estimate {self._estimate:.0f}s)"
-        line = redact(line)
+        line = printable(line)
         if self._live:
             self._stream.write(f"\r\x1b[K{line}")
             self._drawn = True
