@@ -716,3 +716,24 @@ def test_edit_against_a_refused_connection_never_says_a_task_may_have_been_made(
     assert proc.returncode == 3, proc.stderr
     assert "Connection refused" in proc.stderr, proc.stderr
     assert "may have been created" not in proc.stderr, proc.stderr
+
+
+def test_a_stopped_sync_batch_leaves_no_thread_polling_behind(server: AdversaryServer, tmp_path: Path) -> None:
+    import threading
+
+    server.state.slow_seconds = 60
+
+    def stop_at_first(_result: Any, _progress: Any) -> None:
+        raise ValueError("the caller stops the batch")
+
+    requests = [WanImageToImage(prompt="fast", image_urls=[IMAGE])]
+    requests += [WanImageToImage(prompt=f"[slow] {i}", image_urls=[IMAGE]) for i in range(3)]
+    with Client(api_key=KEY, base_url=server.url) as client, pytest.raises(ValueError, match="caller stops"):
+        client.run_many(requests, concurrency=4, journal=tmp_path / "j", on_result=stop_at_first)
+    deadline = time.monotonic() + 3
+    while any(t.name == "evolink-batch" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name == "evolink-batch"]
+    polls = server.state.snapshot()["polls"]
+    time.sleep(1.0)
+    assert server.state.snapshot()["polls"] == polls

@@ -25,7 +25,7 @@ import warnings
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ from ._journal import Journal, JournalError, JournalWarning
 from ._requests import ImageEditRequest
 from ._task import Task
 
-__all__ = ["AsyncIO", "SyncIO", "run_async", "run_threads"]
+__all__ = ["AsyncIO", "BatchStoppedError", "SyncIO", "run_async", "run_threads", "stoppable_sleep"]
 
 GRACE = 1.0
 """Seconds a stopping batch gives submits on the wire to record their task, and waits to end."""
@@ -65,12 +65,38 @@ GRACE = 1.0
 
 @dataclass(frozen=True)
 class SyncIO:
-    """The blocking calls a batch makes (``Client``'s own ``submit``, ``wait``, ``download``)."""
+    """The blocking calls a batch makes (``Client``'s own ``submit``, ``wait``, ``download``).
+
+    ``stop`` is set when the batch stops: a ``wait`` that sleeps through ``stoppable_sleep(..., stop)``
+    then ends at once, so a thread the batch left behind does not poll on until its timeout.
+    """
 
     submit: Callable[[ImageEditRequest, str], Task]
     wait: Callable[[Task | str], Task]
     download: Callable[[Task, Path], list[Path]]
     sleep: Callable[[float], None]
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class BatchStoppedError(EvoLinkError):
+    """Raised in a wait the stopped batch left behind on its thread: the task goes on; a re-run waits on it."""
+
+
+def stoppable_sleep(sleep: Callable[[float], None], stop: threading.Event) -> Callable[[float], None]:
+    """``sleep``, but ended (``BatchStoppedError``) once ``stop`` is set.
+
+    At once for ``time.sleep``; after the nap for a caller's own (simulated) sleep.
+    """
+
+    def nap(seconds: float) -> None:
+        if sleep is time.sleep:
+            stop.wait(max(0.0, seconds))
+        else:
+            sleep(seconds)
+        if stop.is_set():
+            raise BatchStoppedError("the batch stopped; the task goes on, and a re-run waits on it")
+
+    return nap
 
 
 @dataclass(frozen=True)
@@ -433,6 +459,7 @@ def run_threads(
 ) -> list[BatchResult]:
     """Run a batch on threads; ``on_result`` is called on the calling thread, one result at a time."""
     run = _Run(requests, settings, journal, on_result, collect)
+    run.on_halt = io.stop.set
     slots = _ThreadSlots(run)
     # Bounded: workers wait for a slow on_result rather than pile results up in memory.
     outbox: queue.Queue[BatchResult | None] = queue.Queue(maxsize=settings.limit.ceiling)

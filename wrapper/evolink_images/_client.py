@@ -7,6 +7,7 @@ modules and are shared with the async client.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -25,7 +26,7 @@ from ._arguments import (
     check_task_id,
 )
 from ._batch import AdaptiveLimit, BatchProgress, BatchResult, BatchSettings
-from ._batch_run import SyncIO, run_threads
+from ._batch_run import SyncIO, run_threads, stoppable_sleep
 from ._callbacks import parse_callback
 from ._calls import ApiCall, create_call, read_call, sending
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ClientOptions, ConfigurationError
@@ -342,13 +343,21 @@ class Client:
             policy=RetryPolicy(max_retries=self._settings.max_retries),
         )
         timeout = check_seconds("timeout", timeout)
+        stop = threading.Event()
+        # Waits sleep through a stop: a stopped batch's threads end at their next poll, not their timeout.
+        waiter = self.with_options(sleep=stoppable_sleep(self._sleep, stop))
         io = SyncIO(
             submit=lambda request, key: self.submit(request, max_retries=0, idempotency_key=key),
-            wait=lambda task: self.wait(task, timeout=timeout),
+            wait=lambda task: waiter.wait(task, timeout=timeout),
             download=self.download,
             sleep=self._sleep,
+            stop=stop,
         )
-        return run_threads(requests, settings, io, journal=journal, on_result=on_result, collect=collect)
+        try:
+            return run_threads(requests, settings, io, journal=journal, on_result=on_result, collect=collect)
+        finally:
+            stop.set()
+            waiter.close()
 
     def download(
         self,
