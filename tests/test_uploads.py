@@ -17,7 +17,6 @@ from PIL import Image
 
 from evolink_images import (
     APIStatusError,
-    AsyncClient,
     Client,
     FileHostError,
     QwenImageEdit,
@@ -392,11 +391,6 @@ def test_a_200_that_is_not_a_usable_envelope_is_an_upload_error_that_may_have_st
     with Client(CANARY_KEY, transport=transport) as client, pytest.raises(UploadError) as caught:
         client.upload(image())
     assert caught.value.may_be_stored
-
-
-def test_the_async_client_has_upload_and_file_quota_too() -> None:
-    assert asyncio.iscoroutinefunction(AsyncClient.upload)
-    assert asyncio.iscoroutinefunction(AsyncClient.file_quota)
 
 
 def test_a_journaled_batch_records_each_upload_and_a_rerun_does_not_upload_again(

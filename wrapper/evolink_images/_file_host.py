@@ -166,14 +166,16 @@ def upload_request(settings: Settings, image: LocalImage) -> httpx.Request:
     kwargs = upload_file_stream._get_kwargs(body=FileStreamUpload(file=File(payload=io.BytesIO())))
     boundary = f"evolink-{secrets.token_hex(16)}"
     body = _Multipart(image, boundary)
+    url = httpx.URL(settings.files_url(kwargs["url"]))
     headers = [
+        ("Host", url.netloc.decode("ascii")),  # httpx adds it only to a request it frames itself
         *settings.api_headers,
         ("Content-Type", f"multipart/form-data; boundary={boundary}"),
         ("Content-Length", str(body.length)),
     ]
     return httpx.Request(
         kwargs["method"].upper(),
-        settings.files_url(kwargs["url"]),
+        url,
         headers=headers,
         stream=body,
         extensions={"timeout": settings.timeout.as_dict()},
