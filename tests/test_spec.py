@@ -269,7 +269,7 @@ def test_the_upload_envelope_is_open_where_the_vendor_may_extend_it(body: Body, 
 def test_the_quota_example_validates_and_the_quota_is_open() -> None:
     example = load_spec()["paths"]["/api/v1/files/quota"]["get"]["responses"]["200"]["content"]["application/json"]
     schema_validator("FileQuotaResponse").validate(example["example"])
-    body = {"success": True, "code": 200, "data": {"max_files": 100, "tier_note": "new member"}}
+    body: Body = {"success": True, "code": 200, "data": {"max_files": 100, "tier_note": "new member"}}
     assert schema_validator("FileQuotaResponse").is_valid(body)
     assert not schema_validator("FileQuotaResponse").is_valid({"success": True, "data": {"used_files": -1}})
 

@@ -19,6 +19,7 @@ from evolink_images import (
     APIStatusError,
     Client,
     FileHostError,
+    ImageEditRequest,
     QwenImageEdit,
     RequestValidationError,
     UploadedFile,
@@ -399,7 +400,10 @@ def test_a_journaled_batch_records_each_upload_and_a_rerun_does_not_upload_again
     photo = tmp_path / "photo.png"
     photo.write_bytes(image())
     journal = tmp_path / "batch.jsonl"
-    requests = [WanImageToImage("night", [photo]), QwenImageEdit("sepia", [photo, image(colour=(9, 9, 9))])]
+    requests: list[ImageEditRequest] = [
+        WanImageToImage("night", [photo]),
+        QwenImageEdit("sepia", [photo, image(colour=(9, 9, 9))]),
+    ]
     with fake.client() as client:
         assert [r.outcome for r in client.run_many(requests, journal=journal, timeout=30)] == ["done", "done"]
     lines = [json.loads(line) for line in journal.read_text().splitlines()]
@@ -408,7 +412,7 @@ def test_a_journaled_batch_records_each_upload_and_a_rerun_does_not_upload_again
     assert fake.file_host.uploads == 2
     assert all(parse_time(line["expires_at"]) is not None for line in recorded.values())
     # A new client (a new process, say) with the same journal: more items, the same pictures.
-    more = [*requests, WanImageToImage("snow", [photo])]
+    more: list[ImageEditRequest] = [*requests, WanImageToImage("snow", [photo])]
     with fake.client() as client:
         assert [r.outcome for r in client.run_many(more, journal=journal, timeout=30)] == ["done"] * 3
     assert fake.file_host.uploads == 2
