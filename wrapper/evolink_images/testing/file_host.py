@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .spec import schema_validator
 from .wire import FakeResponse
 
 __all__ = ["LIFETIME", "MAX_BYTES", "FakeFileHost", "StoredFile"]
@@ -169,30 +170,42 @@ class FakeFileHost:
         folder = fields.get("upload_path") or fields.get("uploadPath") or "uploads"
         return self._store(data, str(name), folder)
 
-    def _base64(self, _headers: Mapping[str, str], body: bytes, _fetch: Any) -> FakeResponse:
+    def _checked(self, body: bytes, schema: str) -> dict[str, Any] | FakeResponse:
+        """The JSON body if the spec's schema admits it, else the 400 that says why."""
         payload = _json_object(body)
-        text = payload.get("base64_data") if payload is not None else None
-        if not isinstance(text, str) or not text:
-            return self._bad_request("base64_data is required")
+        if payload is None:
+            return self._bad_request("the body must be a JSON object")
+        problem = next(iter(schema_validator(schema).iter_errors(payload)), None)
+        if problem is not None:
+            where = ".".join(str(part) for part in problem.absolute_path)
+            return self._bad_request(f"{where or 'body'}: {problem.message[:200]}")
+        return payload
+
+    def _base64(self, _headers: Mapping[str, str], body: bytes, _fetch: Any) -> FakeResponse:
+        payload = self._checked(body, "FileBase64Upload")
+        if isinstance(payload, FakeResponse):
+            return payload
+        text = str(payload["base64_data"])
         if text.startswith("data:"):
             text = text.partition(",")[2]
         try:
             data = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            return self._bad_request("base64_data is not base64")
-        return self._store(data, str(payload.get("file_name") or "file") if payload else "file", "uploads")
+        except (binascii.Error, ValueError):  # a string the schema admits: refused in the envelope, as a bad file
+            self.refused += 1
+            return FakeResponse.json(200, _envelope(False, 40002, "base64_data does not decode to a file"))
+        return self._store(data, str(payload.get("file_name") or "file"), str(payload.get("upload_path") or "uploads"))
 
     def _url(self, _headers: Mapping[str, str], body: bytes, fetch: Any) -> FakeResponse:
-        payload = _json_object(body)
-        url = payload.get("file_url") if payload is not None else None
-        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
-            return self._bad_request("file_url must be a public http(s) URL")
+        payload = self._checked(body, "FileUrlUpload")
+        if isinstance(payload, FakeResponse):
+            return payload
+        url = str(payload["file_url"])
         data = fetch(url)  # only what the fake itself serves: it has no network
         if data is None:
             self.refused += 1
             return FakeResponse.json(200, _envelope(False, 40004, "the file could not be downloaded"))
-        name = url.rsplit("/", 1)[-1] or "file"
-        return self._store(data, name, "uploads")
+        name = str(payload.get("file_name") or url.rsplit("/", 1)[-1] or "file")
+        return self._store(data, name, str(payload.get("upload_path") or "uploads"))
 
     def _store(self, data: bytes, original: str, folder: str) -> FakeResponse:
         refusal = self._refusal(data)
