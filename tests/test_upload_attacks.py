@@ -7,6 +7,7 @@ import io
 import json
 import socket
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -16,10 +17,12 @@ import pytest
 from PIL import Image
 
 from evolink_images import AsyncClient, Client, UploadError, WanImageToImage
+from evolink_images._config import DEFAULT_MAX_RESPONSE_BYTES
 from evolink_images._wire import Credentials, Secret
 from evolink_images.testing.payloads import task_json
 
 from .conftest import CANARY_KEY
+from .hostile_matrix import MEMORY_BEHAVIOURS
 from .hostile_server import BEHAVIOURS, HostileServer, Request, Wire, build_bombs
 from .loopback import Answer, LoopbackServer
 
@@ -239,3 +242,35 @@ def test_a_hostile_file_host_ends_the_upload_within_its_budget_typed_and_without
         assert error.may_be_stored is False
     if attack == "success false":
         assert (error.code, error.message) == (40002, "file type not allowed")
+
+
+MEMORY_SLACK = 16 * 1024 * 1024
+"""Bytes of slack on the answer cap: the interpreter's and httpx's own allocations (as for the other calls)."""
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("behaviour", MEMORY_BEHAVIOURS)
+def test_a_huge_or_bombed_answer_to_an_upload_holds_no_more_memory_than_the_answer_cap(
+    behaviour: str, kind: str
+) -> None:
+    data = png()
+    with HostileServer(BEHAVIOURS[behaviour]) as server:
+        options: dict[str, Any] = {"base_url": server.url, "timeout": BUDGET, "max_retries": 0}
+        tracemalloc.start()
+        try:
+            if kind == "sync":
+                with Client(server.key, **options) as client, pytest.raises(UploadError) as caught:
+                    client.upload(data)
+            else:
+
+                async def go() -> None:
+                    async with AsyncClient(server.key, **options) as client:
+                        await client.upload(data)
+
+                with pytest.raises(UploadError) as caught:
+                    asyncio.run(go())
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak <= DEFAULT_MAX_RESPONSE_BYTES + MEMORY_SLACK, f"{peak / 2**20:.1f} MiB"
+    assert caught.value.may_be_stored  # a 200 the client could not read: the file may be on the host

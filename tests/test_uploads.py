@@ -342,10 +342,24 @@ def test_async_run_many_uploads_an_image_shared_by_many_items_once(fake: FakeEvo
     assert fake.file_host.uploads == 1
 
 
-def test_a_with_options_client_shares_the_uploads(fake: FakeEvoLink) -> None:
+def test_a_with_options_client_shares_the_uploads_unless_its_key_or_file_host_differs(fake: FakeEvoLink) -> None:
     with fake.client() as client:
         client.upload(image())
         client.with_options(timeout=5).upload(image())
+        assert fake.file_host.uploads == 1
+        other = client.with_options(files_base_url="http://127.0.0.1:9")
+        assert other._uploads is not client._uploads
+        client.with_options(api_key=fake.api_key).upload(image())  # the key given again: a new cache
+    assert fake.file_host.uploads == 2
+
+
+def test_the_preflight_fetches_only_the_urls_a_local_image_is_checked_by_its_bytes(
+    face: Face, fake: FakeEvoLink, tmp_path: Path
+) -> None:
+    hosted = fake.host_input("hosted.png", image(500, 500))
+    face.submit(WanImageToImage("x", [image(), hosted]), preflight=True)
+    fetched = [seen.url for seen in fake.recorded if seen.method == "GET"]
+    assert fetched == [hosted]
     assert fake.file_host.uploads == 1
 
 

@@ -152,7 +152,10 @@ class AsyncClient:
         See ``Client.with_options``.
         """
         derived = object.__new__(type(self))
-        derived._setup(self._options.changed(overrides), _Shared(self._inner), self._uploads)
+        options = self._options.changed(overrides)
+        derived._setup(options, _Shared(self._inner), self._uploads)
+        if (options.api_key, options.files_base_url) != (self._options.api_key, self._options.files_base_url):
+            derived._uploads = UploadCache()  # another account or file host: its uploads are its own
         return derived
 
     def __repr__(self) -> str:

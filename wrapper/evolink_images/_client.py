@@ -171,14 +171,18 @@ class Client:
         Any of ``api_key``, ``base_url``, ``timeout``, ``max_retries``, ``poll_schedule``, ``clock``,
         ``sleep``, ``max_response_bytes``, ``default_headers`` and ``files_base_url``. The new
         client's ``close`` leaves the shared connections open: closing this client closes them. It
-        shares this client's uploads too (the same bytes are not uploaded again).
+        shares this client's uploads too (the same bytes are not uploaded again), unless it has
+        another ``api_key`` or ``files_base_url``.
 
         Example::
 
             patient = client.with_options(timeout=120, max_retries=5)
         """
         derived = object.__new__(type(self))
-        derived._setup(self._options.changed(overrides), _Shared(self._inner), self._uploads)
+        options = self._options.changed(overrides)
+        derived._setup(options, _Shared(self._inner), self._uploads)
+        if (options.api_key, options.files_base_url) != (self._options.api_key, self._options.files_base_url):
+            derived._uploads = UploadCache()  # another account or file host: its uploads are its own
         return derived
 
     def __repr__(self) -> str:
