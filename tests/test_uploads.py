@@ -477,3 +477,66 @@ def test_an_upload_that_fails_leaves_the_item_pending_with_no_task(fake: FakeEvo
     assert result.state == "pending"
     assert isinstance(result.error, UploadError)
     assert fake.created == 0
+
+
+def test_a_file_deleted_between_its_check_and_its_upload_is_not_stored(fake: FakeEvoLink, tmp_path: Path) -> None:
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(image())
+
+    class Deleting(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path == UPLOAD_PATH:
+                photo.unlink()
+            return httpx.MockTransport(fake.handler).handle_request(request)
+
+    with (
+        Client(CANARY_KEY, transport=Deleting(), files_base_url=fake.files_api_url) as client,
+        pytest.raises(UploadError, match="could not be read again"),
+    ):
+        client.upload(photo)
+    assert fake.file_host.uploads == 0
+
+
+class Unreadable(io.RawIOBase):
+    def read(self, size: int = -1) -> Any:
+        return [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [(io.BytesIO(b"x"), "cannot be read (ValueError"), (Unreadable(), "whose read() gives list, not bytes")],
+    ids=["closed", "read() gives a list"],
+)
+def test_a_file_object_that_cannot_be_read_as_bytes_is_refused_naming_why(
+    face: Face, source: Any, problem: str
+) -> None:
+    if isinstance(source, io.BytesIO):
+        source.close()
+    with pytest.raises(RequestValidationError) as caught:
+        face.upload(source)
+    assert problem in str(caught.value)
+
+
+def test_a_journal_upload_line_that_is_not_an_upload_is_ignored_and_the_picture_uploaded(
+    fake: FakeEvoLink, tmp_path: Path
+) -> None:
+    data = image()
+    journal = tmp_path / "batch.jsonl"
+    header = {"journal": "evolink-images batch journal", "version": 3}
+    broken = {"upload": "0" * 64, "file_url": 42}
+    journal.write_text(json.dumps(header) + "\n" + json.dumps(broken) + "\n")
+    with fake.client() as client:
+        [result] = client.run_many([WanImageToImage("a", [data])], journal=journal, timeout=30)
+    assert result.outcome == "done"
+    assert fake.file_host.uploads == 1
+
+
+def test_an_upload_cache_knows_what_it_is_given_and_ignores_uploads_without_a_digest() -> None:
+    from evolink_images._upload_cache import UploadCache
+
+    later = datetime.datetime.now(datetime.UTC) + LIFETIME
+    known = UploadedFile("https://files.evolink.ai/u/a.png", later, sha256="a" * 64)
+    cache = UploadCache(known=[known, UploadedFile("https://files.evolink.ai/u/b.png", later)])
+    assert cache.get("a" * 64) == known
+    cache.put(UploadedFile("https://files.evolink.ai/u/c.png", later))  # no digest: nothing to find it by
+    assert cache.layer().get("a" * 64) == known
