@@ -125,6 +125,9 @@ class FileQuota:
 
 
 def _int(value: object) -> int | None:
+    """A count: an int, or a float with no fraction (JSON Schema's ``integer`` admits ``4.0``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
