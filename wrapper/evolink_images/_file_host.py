@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -52,6 +53,8 @@ LIFETIME = datetime.timedelta(hours=72)
 REUSE_MARGIN = datetime.timedelta(hours=2)
 """An earlier upload is reused only while it has at least this long left: a task may sit in a queue
 before the service fetches its input, and a batch may wait on a 429 before it submits."""
+
+logger = logging.getLogger("evolink_images")
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _TRANSLATED = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError, RecursionError, DeadlineExceeded)
@@ -251,6 +254,7 @@ class file_host_call:
         latest = now + LIFETIME
         expires = parse_time(data.get("expires_at"))
         size = _int(data.get("file_size"))
+        logger.info("uploaded %s (%d bytes) as %s", image.upload_name, image.size, cut(url, 200))
         return UploadedFile(
             file_url=url,
             expires_at=latest if expires is None else min(expires, latest),
