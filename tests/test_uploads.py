@@ -540,3 +540,35 @@ def test_an_upload_cache_knows_what_it_is_given_and_ignores_uploads_without_a_di
     assert cache.get("a" * 64) == known
     cache.put(UploadedFile("https://files.evolink.ai/u/c.png", later))  # no digest: nothing to find it by
     assert cache.layer().get("a" * 64) == known
+
+
+@pytest.mark.filterwarnings("ignore::evolink_images.JournalWarning")  # item "b" is not in the second input
+def test_an_async_journaled_batch_records_its_uploads_for_the_next_run(fake: FakeEvoLink, tmp_path: Path) -> None:
+    data = image()
+    journal = tmp_path / "batch.jsonl"
+
+    async def go() -> list[Any]:
+        async with fake.async_client() as client:
+            return await client.run_many([QwenImageEdit("a", [data]), QwenImageEdit("b", [data])], journal=journal)
+
+    assert [result.outcome for result in asyncio.run(go())] == ["done", "done"]
+    with fake.client() as client:
+        [again] = client.run_many([QwenImageEdit("a", [data]), QwenImageEdit("c", [data])], journal=journal)[1:]
+    assert again.outcome == "done"
+    assert fake.file_host.uploads == 1
+
+
+def test_the_async_client_uploads_under_trio_too(fake: FakeEvoLink) -> None:
+    import anyio
+
+    data = image()
+
+    async def go() -> str:
+        async with fake.async_client() as client:
+            first = await client.upload(data)
+            task = await client.submit(WanImageToImage("x", [data, data]))
+            assert task.status == "pending"
+            return first.file_url
+
+    assert anyio.run(go, backend="trio").startswith(fake.files_url)
+    assert fake.file_host.uploads == 1
