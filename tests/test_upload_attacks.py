@@ -104,27 +104,31 @@ def test_a_file_host_that_redirects_the_upload_is_not_followed_and_gets_no_secon
     assert elsewhere.seen == []
 
 
+def _read_body(wire: Wire, request: Request) -> bytes:
+    """The request's body, read to its ``Content-Length`` (or until the client hangs up)."""
+    sock: socket.socket = wire._sock
+    head, _, body = request.head.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length")), 0)
+    sock.settimeout(2.0)
+    while len(body) < length:
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            break
+        if not data:
+            break
+        body += data
+    return body
+
+
 def _reads_body(record: list[bytes], answer: bytes) -> Callable[[Wire, Request, HostileServer], None]:
     """A behaviour that reads the request's body to its end (or until the client hangs up), then answers."""
 
     def behaviour(wire: Wire, request: Request, server: HostileServer) -> None:
-        sock: socket.socket = wire._sock
-        head, _, body = request.head.partition(b"\r\n\r\n")
-        length = next(
-            (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")),
-            0,
-        )
-        sock.settimeout(2.0)
-        while len(body) < length:
-            try:
-                data = sock.recv(65536)
-            except OSError:
-                break
-            if not data:
-                break
-            body += data
+        body = _read_body(wire, request)
         record.append(body)
-        if len(body) >= length:
+        if b"--evolink-" in body[:20] and body.rstrip().endswith(b"--"):
             wire.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
             wire.send(b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
 
@@ -178,6 +182,7 @@ SUCCESS_FALSE = b'{"success": false, "code": 40002, "msg": "file type not allowe
 
 def _answer(body: bytes) -> Callable[[Wire, Request, HostileServer], None]:
     def behaviour(wire: Wire, request: Request, server: HostileServer) -> None:
+        _read_body(wire, request)  # as a real host does: an unread body would reset the connection
         wire.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
         wire.send(body)
 
@@ -185,6 +190,7 @@ def _answer(body: bytes) -> Callable[[Wire, Request, HostileServer], None]:
 
 
 def _echo_in_envelope(wire: Wire, request: Request, server: HostileServer) -> None:
+    _read_body(wire, request)
     body = json.dumps({"success": False, "code": f"bad-{server.key}", "msg": f"key {server.key} refused"}).encode()
     wire.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
 
