@@ -280,3 +280,27 @@ def test_a_huge_or_bombed_answer_to_an_upload_holds_no_more_memory_than_the_answ
             tracemalloc.stop()
     assert peak <= DEFAULT_MAX_RESPONSE_BYTES + MEMORY_SLACK, f"{peak / 2**20:.1f} MiB"
     assert caught.value.may_be_stored  # a 200 the client could not read: the file may be on the host
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_file_host_that_never_reads_a_big_upload_is_cut_off_at_the_budget(kind: str, tmp_path: Path) -> None:
+    photo = tmp_path / "big.png"
+    photo.write_bytes(png() + bytes(8_000_000))  # a PNG still (trailing bytes are ignored): 8 MB to send
+    with HostileServer(BEHAVIOURS["silent"]) as server:  # reads the head, then neither reads nor answers
+        options: dict[str, Any] = {"base_url": server.url, "timeout": BUDGET, "max_retries": 0}
+        started = time.monotonic()
+        if kind == "sync":
+            with Client(server.key, **options) as client, pytest.raises(UploadError) as caught:
+                client.upload(photo)
+        else:
+
+            async def go() -> None:
+                async with AsyncClient(server.key, **options) as client:
+                    await client.upload(photo)
+
+            with pytest.raises(UploadError) as caught:
+                asyncio.run(go())
+        elapsed = time.monotonic() - started
+    assert elapsed < BUDGET + SLACK, f"{elapsed:.1f} s"
+    assert "budget" in str(caught.value) or "timed out" in str(caught.value)
+    assert caught.value.may_be_stored
