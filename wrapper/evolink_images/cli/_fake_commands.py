@@ -66,6 +66,7 @@ def serve_fake(session: Session, args: argparse.Namespace) -> int:
         print(f"Fake EvoLink on {server.base_url}", flush=True)
         print(f"  API key:      {server.fake.api_key}  (the fake's own; it works nowhere else)", flush=True)
         print(f"  sample image: {sample}", flush=True)
+        print(f"  file host:    {server.base_url}/api/v1/files/ (uploads of local images, the quota)", flush=True)
         print("Ctrl-C (or SIGTERM) stops it.", flush=True)
         signal.signal(signal.SIGTERM, _interrupt)
         try:
