@@ -150,7 +150,9 @@ def test_ctrl_c_during_a_wait_prints_the_task_id_and_how_to_resume(
     assert fake.created == 1
 
 
-@pytest.mark.parametrize("command", ["edit", "status", "download", "validate", "batch", "serve-fake", "demo"])
+@pytest.mark.parametrize(
+    "command", ["edit", "status", "download", "validate", "batch", "upload", "file-quota", "serve-fake", "demo"]
+)
 def test_every_command_has_help_with_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([command, "--help"])
@@ -186,6 +188,8 @@ def test_the_installed_demo_edits_a_real_image_with_no_key(tmp_path: Path) -> No
         assert edited.size == original.size
         assert edited.tobytes() != original.tobytes()
     assert "fake EvoLink is serving on http://127.0.0.1:" in err
+    assert "(a local file: uploaded first)" in err
+    assert "/files/uploads/" in err  # the local picture went through the fake's file host
     assert "completed  100%" in err
 
 

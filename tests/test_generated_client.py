@@ -120,3 +120,19 @@ def test_error_bodies_parse_with_a_string_or_integer_code(code: str | int, api: 
     assert parsed.error.code == code
     assert parsed.error["request_id"] == "req-1"
     assert parsed.to_dict() == body
+
+
+def test_the_generated_stream_upload_frames_its_form_with_a_fixed_boundary_so_the_wrapper_frames_its_own() -> None:
+    import io
+
+    from evolink_api.api.files import upload_file_stream
+    from evolink_api.models import FileStreamUpload
+    from evolink_api.types import File
+
+    kwargs = upload_file_stream._get_kwargs(
+        body=FileStreamUpload(file=File(payload=io.BytesIO(b"\r\n--+++ in a file")))
+    )
+    assert kwargs["headers"]["Content-Type"] == "multipart/form-data; boundary=+++"
+    request = httpx.Client(base_url=BASE_URL).build_request(**kwargs)
+    body = request.read()
+    assert body.count(b"\r\n--+++") == 2  # the closing one, and the file's own bytes read as one: a broken form

@@ -38,7 +38,7 @@ def test_a_new_journal_starts_with_a_header_saying_what_it_was_made_for(tmp_path
         journal.write("a#1", "pending").result()
     header, record = map(json.loads, (tmp_path / "j.jsonl").read_text().splitlines())
     assert header["journal"] == "evolink-images batch journal"
-    assert header["version"] == 2
+    assert header["version"] == 3  # 3 adds upload lines; 2 is still read
     assert header["made_for"]
     assert record == {"item": "a#1", "state": "pending"}
 
@@ -103,7 +103,7 @@ def test_damage_before_the_last_line_is_refused_with_its_number_and_nothing_is_s
 def test_a_journal_of_another_kind_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     path.write_text('{"key": "0-abc", "state": "done"}\n')
-    with pytest.raises(JournalDamagedError, match=r"line 1 \(not a version-2 batch journal header"):
+    with pytest.raises(JournalDamagedError, match=r"line 1 \(not a version-2 or version-3 batch journal header"):
         Journal(path)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import respx
 
+from evolink_images.testing import FakeEvoLink
 from evolink_images.testing.payloads import task_json
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -41,3 +42,22 @@ def test_the_readme_usage_example_edits_an_image_end_to_end(
     assert "pending 0" in output
     assert "completed 100" in output
     assert slept == [pytest.approx(9.0, abs=0.5)]  # three tenths of the estimated 30 s, then the completed poll
+
+
+def test_the_readme_local_image_example_uploads_the_photo_and_edits_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_evolink: FakeEvoLink
+) -> None:
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (640, 480), (120, 160, 220)).save(tmp_path / "photo.jpg", "JPEG")
+    section = README.read_text(encoding="utf-8").split("## Local images", 1)[1]
+    block = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+    exec(compile(block, str(README), "exec"), {})  # noqa: S102 - the README's own example
+    [stored] = fake_evolink.file_host.files.values()
+    assert stored.data == (tmp_path / "photo.jpg").read_bytes()
+    [task] = fake_evolink.tasks.values()
+    assert task.image_urls == [f"{fake_evolink.files_url}/uploads/{stored.file_id}/{stored.file_name}"]
+    [result] = (tmp_path / "out").iterdir()
+    with Image.open(result) as edited:
+        assert edited.size == (640, 480)  # the photo itself, edited

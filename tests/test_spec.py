@@ -71,9 +71,17 @@ def test_every_operation_has_an_operation_id_a_tag_and_bearer_auth() -> None:
         "scheme": "bearer",
         "description": spec["components"]["securitySchemes"]["bearerAuth"]["description"],
     }
-    ids = [op["operationId"] for item in spec["paths"].values() for op in item.values()]
-    assert ids == ["createImageTask", "getTask"]
-    assert all(op["tags"] for item in spec["paths"].values() for op in item.values())
+    operations = [op for item in spec["paths"].values() for key, op in item.items() if key != "servers"]
+    ids = [op["operationId"] for op in operations]
+    assert ids == [
+        "createImageTask",
+        "getTask",
+        "uploadFileStream",
+        "uploadFileBase64",
+        "uploadFileUrl",
+        "getFileQuota",
+    ]
+    assert all(op["tags"] and "security" not in op for op in operations)  # the one key, everywhere
 
 
 def test_the_request_examples_validate_and_cover_both_models() -> None:
@@ -216,3 +224,58 @@ def test_the_task_schema_still_rejects_what_is_wrong(body: Body, valid: bool) ->
 )
 def test_the_error_schema_accepts_both_code_shapes_and_extra_members(body: Body, valid: bool) -> None:
     assert schema_validator("ErrorResponse").is_valid(body) is valid
+
+
+FILE_PATHS = [
+    "/api/v1/files/upload/stream",
+    "/api/v1/files/upload/base64",
+    "/api/v1/files/upload/url",
+    "/api/v1/files/quota",
+]
+
+
+@pytest.mark.parametrize("path", FILE_PATHS)
+def test_the_files_operations_live_on_the_file_host_and_the_others_on_the_api(path: str) -> None:
+    spec = load_spec()
+    assert spec["paths"][path]["servers"][0]["url"] == "https://files-api.evolink.ai"
+    assert spec["servers"][0]["url"] == "https://api.evolink.ai"
+    assert all("servers" not in spec["paths"][p] for p in ("/v1/images/generations", "/v1/tasks/{task_id}"))
+
+
+def test_the_upload_examples_validate_and_success_false_is_a_valid_envelope() -> None:
+    media = resolve_pointer(load_spec(), "#/components/responses/FileUploaded")["content"]["application/json"]
+    examples = {name: example["value"] for name, example in media["examples"].items()}
+    assert set(examples) == {"stored", "refused"}
+    for body in examples.values():
+        schema_validator("FileUploadResponse").validate(body)
+    assert examples["refused"]["success"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [
+        ({"success": True, "code": 200, "data": {"file_url": "https://f/x.png", "mime_type": "image/avif"}}, True),
+        ({"success": True, "code": "OK", "data": {"file_url": "https://f/x.png", "new_member": [1]}}, True),
+        ({"success": False, "code": 49999, "msg": "a code nobody documented", "data": None}, True),
+        ({"success": True, "data": {"file_id": "f1"}}, False),  # no file_url: nothing to send
+        ({"code": 200, "data": {"file_url": "https://f/x.png"}}, False),  # no success flag
+        ({"success": "yes", "data": None}, False),
+    ],
+)
+def test_the_upload_envelope_is_open_where_the_vendor_may_extend_it(body: Body, valid: bool) -> None:
+    assert schema_validator("FileUploadResponse").is_valid(body) is valid
+
+
+def test_the_quota_example_validates_and_the_quota_is_open() -> None:
+    example = load_spec()["paths"]["/api/v1/files/quota"]["get"]["responses"]["200"]["content"]["application/json"]
+    schema_validator("FileQuotaResponse").validate(example["example"])
+    body: Body = {"success": True, "code": 200, "data": {"max_files": 100, "tier_note": "new member"}}
+    assert schema_validator("FileQuotaResponse").is_valid(body)
+    assert not schema_validator("FileQuotaResponse").is_valid({"success": True, "data": {"used_files": -1}})
+
+
+def test_the_stream_upload_takes_one_binary_file_and_both_spellings_of_its_options() -> None:
+    schema = load_spec()["components"]["schemas"]["FileStreamUpload"]
+    assert schema["required"] == ["file"]
+    assert schema["properties"]["file"] == {**schema["properties"]["file"], "type": "string", "format": "binary"}
+    assert {"upload_path", "uploadPath", "file_name", "fileName"} <= set(schema["properties"])

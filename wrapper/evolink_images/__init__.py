@@ -26,6 +26,7 @@ from ._errors import (
     BadRequestError,
     DownloadError,
     EvoLinkError,
+    FileHostError,
     InsufficientQuotaError,
     InternalServerError,
     MalformedTaskError,
@@ -37,9 +38,11 @@ from ._errors import (
     TaskCancelledError,
     TaskError,
     TaskFailedError,
+    UploadError,
     Violation,
     WaitTimeoutError,
 )
+from ._file_host import FileQuota, UploadedFile
 from ._journal import JournalDamagedError, JournalError, JournalLockedError, JournalWarning
 from ._polling import PollSchedule
 from ._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
@@ -66,6 +69,8 @@ __all__ = [
     "ConfigurationError",
     "DownloadError",
     "EvoLinkError",
+    "FileHostError",
+    "FileQuota",
     "ImageEditRequest",
     "InsufficientQuotaError",
     "InternalServerError",
@@ -90,6 +95,8 @@ __all__ = [
     "TaskStatus",
     "TaskUsage",
     "UncertainSubmitError",
+    "UploadError",
+    "UploadedFile",
     "Violation",
     "WaitTimeoutError",
     "WanImageToImage",

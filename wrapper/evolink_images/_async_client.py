@@ -28,7 +28,7 @@ from ._arguments import (
 from ._batch import AdaptiveLimit, BatchProgress, BatchResult, BatchSettings
 from ._batch_run import AsyncIO, run_async
 from ._callbacks import parse_callback
-from ._calls import ApiCall, create_call, read_call, sending
+from ._calls import ApiCall, SubmitPlan, plan_submit, read_call, sending
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ClientOptions, ConfigurationError
 from ._download import (
     DEFAULT_DOWNLOAD_TIMEOUT,
@@ -40,12 +40,15 @@ from ._download import (
 )
 from ._errors import RequestValidationError
 from ._fetch import NO_AUTH, FetchRefused, fetch_async, parse_url
+from ._file_host import FileQuota, UploadedFile, file_host_call, quota_request, upload_request
+from ._local_images import ImageSource, LocalImage, local_source
 from ._polling import PollSchedule, drive_async, wait_flow
 from ._preflight import ImageBuffer, unreachable
 from ._requests import ImageEditRequest
 from ._retry import AsyncRetryTransport, RetryPolicy, call_options
 from ._rules import RULES
 from ._task import Task
+from ._upload_cache import UploadCache
 from ._wire import AsyncGuardedTransport, Secret
 
 __all__ = ["AsyncClient"]
@@ -110,15 +113,26 @@ class AsyncClient:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         default_headers: Mapping[str, str] | None = None,
+        files_base_url: str | None = None,
     ) -> None:
         key = Secret(api_key) if api_key is not None else None
         options = ClientOptions(
-            key, base_url, timeout, max_retries, poll_schedule, clock, sleep, max_response_bytes, default_headers
+            key,
+            base_url,
+            timeout,
+            max_retries,
+            poll_schedule,
+            clock,
+            sleep,
+            max_response_bytes,
+            default_headers,
+            files_base_url,
         )
-        self._setup(options, _inner_transport(http_client, transport))
+        self._setup(options, _inner_transport(http_client, transport), UploadCache())
 
-    def _setup(self, options: ClientOptions, inner: httpx.AsyncBaseTransport) -> None:
+    def _setup(self, options: ClientOptions, inner: httpx.AsyncBaseTransport, uploads: UploadCache) -> None:
         self._options = options
+        self._uploads = uploads
         self._inner = inner
         self._settings = settings = options.settings()
         self._clock = clock = options.clock or time.monotonic
@@ -138,7 +152,10 @@ class AsyncClient:
         See ``Client.with_options``.
         """
         derived = object.__new__(type(self))
-        derived._setup(self._options.changed(overrides), _Shared(self._inner))
+        options = self._options.changed(overrides)
+        derived._setup(options, _Shared(self._inner), self._uploads)
+        if (options.api_key, options.files_base_url) != (self._options.api_key, self._options.files_base_url):
+            derived._uploads = UploadCache()  # another account or file host: its uploads are its own
         return derived
 
     def __repr__(self) -> str:
@@ -167,8 +184,22 @@ class AsyncClient:
         timeout: float | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> Task:
-        """Validate ``request``, then create the task: see ``Client.submit``."""
-        call = create_call(
+        """Validate ``request``, upload its local images, then create the task: see ``Client.submit``."""
+        return await self._submit(
+            request, self._uploads, preflight, max_retries, idempotency_key, timeout, extra_headers
+        )
+
+    async def _submit(
+        self,
+        request: ImageEditRequest,
+        uploads: UploadCache,
+        preflight: bool = False,
+        max_retries: int | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Task:
+        plan = plan_submit(
             self._settings,
             request,
             idempotency_key=idempotency_key,
@@ -179,7 +210,46 @@ class AsyncClient:
         if preflight:
             with call_options(deadline=self._clock() + self._settings.budget):
                 await self._preflight(request)
-        return await self._send(call)
+        return await self._send(plan.call(await self._upload_images(plan, uploads)))
+
+    async def _upload_images(self, plan: SubmitPlan, uploads: UploadCache) -> dict[int, str]:
+        """Upload each distinct local image of a checked submit: see ``Client._upload_images``."""
+        done: dict[str, UploadedFile] = {}
+        for image in plan.images.values():
+            if image.sha256 not in done:
+                done[image.sha256] = await self._upload_once(image, uploads)
+        return {index: done[image.sha256].file_url for index, image in plan.images.items()}
+
+    async def _upload_once(self, image: LocalImage, uploads: UploadCache) -> UploadedFile:
+        async with uploads.async_lock(image.sha256):
+            found = uploads.get(image.sha256)
+            if found is not None:
+                return found
+            request = upload_request(self._settings, image)
+            with file_host_call(self._settings, self._clock, self._settings.budget, image) as call:
+                response = call.received(await self._api.handle_async_request(request), request)
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+                uploaded = call.uploaded(response, image)
+            uploads.put(uploaded)
+            return uploaded
+
+    async def upload(self, source: ImageSource) -> UploadedFile:
+        """Upload one local image to EvoLink's file host: see ``Client.upload``."""
+        return await self._upload_once(local_source(source), self._uploads)
+
+    async def file_quota(self) -> FileQuota:
+        """Read the account's file quota (free): see ``Client.file_quota``."""
+        request = quota_request(self._settings)
+        with file_host_call(self._settings, self._clock, self._settings.budget) as call:
+            response = call.received(await self._api.handle_async_request(request), request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            return call.quota(response)
 
     async def get_task(
         self,
@@ -257,11 +327,13 @@ class AsyncClient:
             policy=RetryPolicy(max_retries=self._settings.max_retries),
         )
         timeout = check_seconds("timeout", timeout)
+        uploads = self._uploads.layer()  # a journal, if any, adds what it recorded and records the new
         io = AsyncIO(
-            submit=lambda request, key: self.submit(request, max_retries=0, idempotency_key=key),
+            submit=lambda request, key: self._submit(request, uploads, max_retries=0, idempotency_key=key),
             wait=lambda task: self.wait(task, timeout=timeout),
             download=self.download,
             sleep=self._sleep,
+            uploads=uploads,
         )
         return await run_async(requests, settings, io, journal=journal, on_result=on_result, collect=collect)
 
@@ -308,6 +380,8 @@ class AsyncClient:
         rule = result_host_rule(self._settings.base_url, allow_internal=False)
         violations = []
         for index, url in enumerate(request.image_urls):
+            if not isinstance(url, str):
+                continue  # a local image: checked already, by its bytes
             try:
                 async with fetch_async(self._downloads, parse_url(url), rule) as response:
                     buffer = ImageBuffer(index, response, rules)

@@ -49,6 +49,7 @@ from ._errors import (
     RequestValidationError,
     TaskCancelledError,
     TaskFailedError,
+    UploadError,
 )
 from ._requests import ImageEditRequest
 from ._retry import RetryPolicy, parse_retry_after
@@ -251,8 +252,11 @@ def new_batch_key() -> str:
 
 
 def _no_task_created(error: BaseException) -> bool:
-    """True when the answer proves no task exists: nothing was sent, or the API refused (4xx, 503)."""
-    if isinstance(error, RequestValidationError):
+    """True when the answer proves no task exists: nothing was sent, or the API refused (4xx, 503).
+
+    A failed upload of a local image comes before the POST: no task exists, whatever the file host did.
+    """
+    if isinstance(error, RequestValidationError | UploadError):
         return True
     if isinstance(error, APIStatusError):
         return error.status_code < 500 or error.status_code == 503
@@ -260,7 +264,12 @@ def _no_task_created(error: BaseException) -> bool:
 
 
 def _worth_resending(error: BaseException) -> bool:
-    """A 429, a 503 or a connection never made: the same submit may go through after a pause."""
+    """A 429, a 503 or a connection never made: the same submit may go through after a pause.
+
+    An upload that may have been stored is not sent again in this run (it would use another quota slot).
+    """
+    if isinstance(error, UploadError):
+        return not error.may_be_stored and error.status_code in {429, 503}
     if isinstance(error, APIStatusError):
         return error.status_code in {429, 503}
     return isinstance(error, APIConnectionError)

@@ -3,7 +3,8 @@
 An item's identity is the digest of its canonical request (model, fields and ``extra_body``, as the
 JSON body that would be sent, keys sorted) plus its occurrence number among identical requests: the
 third copy of one request is ``<digest>#3`` wherever it sits in the input. So editing, reordering or
-appending lines never makes a journaled item look new.
+appending lines never makes a journaled item look new. A local image stands in that body as
+``local:sha256:<digest of its bytes>``: the same picture is the same item, wherever the file lies.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ._errors import EvoLinkError, RequestValidationError, Violation
+from ._local_images import LocalImage
 from ._requests import ImageEditRequest, to_api_body
-from ._rules import validate
+from ._rules import check_with_images
 
 __all__ = ["Feed", "Item", "canonical_body", "content_digest", "item_identity"]
 
@@ -31,9 +33,19 @@ class Item:
     error: EvoLinkError | None = None
 
 
-def canonical_body(request: ImageEditRequest) -> str:
-    """The JSON body ``request`` is sent as, in one canonical spelling (sorted keys, no spaces)."""
-    body = to_api_body(request).to_dict()
+def canonical_body(request: ImageEditRequest, images: Mapping[int, LocalImage] | None = None) -> str:
+    """The JSON body ``request`` is sent as, in one canonical spelling (sorted keys, no spaces).
+
+    ``images``: its local images as checked (by index); each stands as ``local:sha256:<hex>``. Without
+    them, they are read here.
+    """
+    if images is None:
+        images = check_with_images(request)[1]
+    urls = [
+        f"local:sha256:{images[index].sha256}" if index in images else str(url)
+        for index, url in enumerate(request.image_urls)
+    ]
+    body = to_api_body(request, urls).to_dict()
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -50,10 +62,10 @@ def item_identity(request: ImageEditRequest, occurrence: int) -> str:
 def _prepare(index: int, request: ImageEditRequest) -> tuple[str | None, EvoLinkError | None]:
     """Validate and serialise one request: its canonical body, or the error that is its result."""
     try:
-        validate(request)
-        return canonical_body(request), None
-    except RequestValidationError as error:
-        return None, error
+        violations, images = check_with_images(request)
+        if violations:
+            return None, RequestValidationError(violations)
+        return canonical_body(request, images), None
     except Exception as error:  # an extra_body that is not JSON, a request that is not a request
         where = "extra_body" if hasattr(request, "extra_body") else f"requests[{index}]"
         problem = f"cannot be sent as JSON ({type(error).__name__}: {error})"

@@ -53,9 +53,11 @@ from ._batch import (
 )
 from ._batch_feed import Feed, Item
 from ._errors import EvoLinkError
+from ._file_host import UploadedFile
 from ._journal import Journal, JournalError, JournalWarning
 from ._requests import ImageEditRequest
 from ._task import Task
+from ._upload_cache import UploadCache
 
 __all__ = ["AsyncIO", "BatchStoppedError", "SyncIO", "run_async", "run_threads", "stoppable_sleep"]
 
@@ -76,6 +78,8 @@ class SyncIO:
     download: Callable[[Task, Path], list[Path]]
     sleep: Callable[[float], None]
     stop: threading.Event = field(default_factory=threading.Event)
+    uploads: UploadCache | None = None
+    """The run's own layer of the client's uploads, which the journal (if any) feeds and records."""
 
 
 class BatchStoppedError(EvoLinkError):
@@ -107,6 +111,21 @@ class AsyncIO:
     wait: Callable[[Task | str], Awaitable[Task]]
     download: Callable[[Task, Path], Awaitable[list[Path]]]
     sleep: Callable[[float], Awaitable[None]]
+    uploads: UploadCache | None = None
+    """See ``SyncIO.uploads``."""
+
+
+def journal_uploads(journal: Journal | None, uploads: UploadCache | None) -> None:
+    """Let the run's uploads start from those the journal recorded, and record each new one there."""
+    if journal is None or uploads is None:
+        return
+    known = [UploadedFile.from_record(sha256, record) for sha256, record in journal.uploads.items()]
+
+    def record(uploaded: UploadedFile) -> None:
+        if uploaded.sha256 is not None:
+            journal.write_upload(uploaded.sha256, **uploaded.to_record())
+
+    uploads.attach([upload for upload in known if upload is not None], record)
 
 
 def sync_files(paths: Iterable[Path]) -> None:
@@ -460,6 +479,7 @@ def run_threads(
     """Run a batch on threads; ``on_result`` is called on the calling thread, one result at a time."""
     run = _Run(requests, settings, journal, on_result, collect)
     run.on_halt = io.stop.set
+    journal_uploads(run.journal, io.uploads)
     slots = _ThreadSlots(run)
     # Bounded: workers wait for a slow on_result rather than pile results up in memory.
     outbox: queue.Queue[BatchResult | None] = queue.Queue(maxsize=settings.limit.ceiling)
@@ -617,6 +637,7 @@ async def run_async(
 ) -> list[BatchResult]:
     """Run a batch (asyncio or trio); cancels and awaits every task it started before it returns or raises."""
     run = _Run(requests, settings, journal, on_result, collect)
+    journal_uploads(run.journal, io.uploads)
     slots = _AsyncSlots(run)
     halted = anyio.Event()
     run.on_halt = halted.set

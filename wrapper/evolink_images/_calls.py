@@ -23,12 +23,22 @@ import httpx
 from ._arguments import check_headers, check_retries, check_seconds, check_task_id
 from ._config import Settings
 from ._errors import RequestValidationError, Violation
+from ._local_images import LocalImage
 from ._requests import ImageEditRequest, to_api_body
 from ._responses import Exchange, cut, exchange
 from ._retry import call_options
-from ._rules import validate
+from ._rules import check_with_images, validate
 
-__all__ = ["ApiCall", "check_idempotency_key", "create_call", "new_idempotency_key", "read_call", "sending"]
+__all__ = [
+    "ApiCall",
+    "SubmitPlan",
+    "check_idempotency_key",
+    "create_call",
+    "new_idempotency_key",
+    "plan_submit",
+    "read_call",
+    "sending",
+]
 
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._-]{16,96}")
 
@@ -83,16 +93,78 @@ def create_call(
     timeout: float | None,
     max_retries: int | None,
     extra_headers: Any = None,
+    image_urls: list[str] | None = None,
 ) -> ApiCall:
-    """Check and serialise a submit; raise ``RequestValidationError`` (nothing sent) on any bad argument."""
+    """Check and serialise a submit; raise ``RequestValidationError`` (nothing sent) on any bad argument.
+
+    ``image_urls``: the URLs to send instead of the request's own items, once its local images are
+    uploaded (the request was checked whole before: see ``plan_submit``).
+    """
     from evolink_api.api.images import create_image_task  # the generated client loads with the first call
 
-    validate(request)
+    if image_urls is None:
+        validate(request)
     key = new_idempotency_key() if idempotency_key is None else check_idempotency_key(idempotency_key)
     budget = _budget(settings, timeout)
     retries = None if max_retries is None else check_retries("max_retries", max_retries)
-    kwargs = create_image_task._get_kwargs(body=to_api_body(request), idempotency_key=key)
+    kwargs = create_image_task._get_kwargs(body=to_api_body(request, image_urls), idempotency_key=key)
     return ApiCall(_request(settings, kwargs, extra_headers), None, budget, retries)
+
+
+_PENDING_UPLOAD = "https://files.evolink.ai/pending-upload"
+"""Stands for a local image's future URL while the rest of a submit's arguments are checked."""
+
+
+@dataclass
+class SubmitPlan:
+    """A submit checked whole: its local images (read and checked, by index) and how to build its call."""
+
+    settings: Settings
+    request: ImageEditRequest
+    images: dict[int, LocalImage]
+    options: dict[str, Any]
+    _call: ApiCall | None = None
+
+    def call(self, uploaded: dict[int, str]) -> ApiCall:
+        """The API call, with each local image replaced by the ``file_url`` of its upload."""
+        if not self.images and self._call is not None:
+            return self._call
+        urls = [
+            uploaded.get(index, url) if index in self.images else url
+            for index, url in enumerate(self.request.image_urls)
+        ]
+        return create_call(self.settings, self.request, image_urls=[str(url) for url in urls], **self.options)
+
+
+def plan_submit(
+    settings: Settings,
+    request: ImageEditRequest,
+    *,
+    idempotency_key: str | None,
+    timeout: float | None,
+    max_retries: int | None,
+    extra_headers: Any = None,
+) -> SubmitPlan:
+    """Check a submit whole before anything is uploaded or sent: every rule, every local image, every argument.
+
+    Raises:
+        RequestValidationError: anything is wrong; nothing was uploaded and nothing sent.
+    """
+    violations, images = check_with_images(request)
+    if violations:
+        raise RequestValidationError(violations)
+    if idempotency_key is None:  # one key for the submit, whatever happens between the check and the send
+        idempotency_key = new_idempotency_key()
+    options = {
+        "idempotency_key": idempotency_key,
+        "timeout": timeout,
+        "max_retries": max_retries,
+        "extra_headers": extra_headers,
+    }
+    plan = SubmitPlan(settings, request, images, options)
+    # Every other argument is checked now, with a stand-in for each local image's URL.
+    plan._call = plan.call(dict.fromkeys(images, _PENDING_UPLOAD))
+    return plan
 
 
 def read_call(

@@ -28,7 +28,7 @@ from ._arguments import (
 from ._batch import AdaptiveLimit, BatchProgress, BatchResult, BatchSettings
 from ._batch_run import SyncIO, run_threads, stoppable_sleep
 from ._callbacks import parse_callback
-from ._calls import ApiCall, create_call, read_call, sending
+from ._calls import ApiCall, SubmitPlan, plan_submit, read_call, sending
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ClientOptions, ConfigurationError
 from ._download import (
     DEFAULT_DOWNLOAD_TIMEOUT,
@@ -40,12 +40,15 @@ from ._download import (
 )
 from ._errors import RequestValidationError
 from ._fetch import NO_AUTH, FetchRefused, fetch, parse_url
+from ._file_host import FileQuota, UploadedFile, file_host_call, quota_request, upload_request
+from ._local_images import ImageSource, LocalImage, local_source
 from ._polling import PollSchedule, drive, wait_flow
 from ._preflight import ImageBuffer, unreachable
 from ._requests import ImageEditRequest
 from ._retry import RetryPolicy, RetryTransport, call_options
 from ._rules import RULES
 from ._task import Task
+from ._upload_cache import UploadCache
 from ._wire import GuardedTransport, Secret
 
 __all__ = ["Client"]
@@ -109,6 +112,9 @@ class Client:
         max_response_bytes: the largest API answer accepted, counted on decoded bytes; default 1 MiB.
         default_headers: headers to send with every API request (never to result hosts; not
             ``Authorization``: the key comes only from ``api_key``).
+        files_base_url: EvoLink's file host, where local images are uploaded with the same key;
+            default ``EVOLINK_FILES_BASE_URL``, else ``https://files-api.evolink.ai`` (else
+            ``base_url`` itself when that is loopback: a local fake serves both).
 
     Example::
 
@@ -131,15 +137,26 @@ class Client:
         sleep: Callable[[float], None] | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         default_headers: Mapping[str, str] | None = None,
+        files_base_url: str | None = None,
     ) -> None:
         key = Secret(api_key) if api_key is not None else None
         options = ClientOptions(
-            key, base_url, timeout, max_retries, poll_schedule, clock, sleep, max_response_bytes, default_headers
+            key,
+            base_url,
+            timeout,
+            max_retries,
+            poll_schedule,
+            clock,
+            sleep,
+            max_response_bytes,
+            default_headers,
+            files_base_url,
         )
-        self._setup(options, _inner_transport(http_client, transport))
+        self._setup(options, _inner_transport(http_client, transport), UploadCache())
 
-    def _setup(self, options: ClientOptions, inner: httpx.BaseTransport) -> None:
+    def _setup(self, options: ClientOptions, inner: httpx.BaseTransport, uploads: UploadCache) -> None:
         self._options = options
+        self._uploads = uploads
         self._inner = inner
         self._settings = settings = options.settings()
         self._clock = clock = options.clock or time.monotonic
@@ -153,15 +170,20 @@ class Client:
         """A client like this one with some constructor options changed, sharing its connections.
 
         Any of ``api_key``, ``base_url``, ``timeout``, ``max_retries``, ``poll_schedule``, ``clock``,
-        ``sleep``, ``max_response_bytes`` and ``default_headers``. The new client's ``close`` leaves
-        the shared connections open: closing this client closes them.
+        ``sleep``, ``max_response_bytes``, ``default_headers`` and ``files_base_url``. The new
+        client's ``close`` leaves the shared connections open: closing this client closes them. It
+        shares this client's uploads too (the same bytes are not uploaded again), unless it has
+        another ``api_key`` or ``files_base_url``.
 
         Example::
 
             patient = client.with_options(timeout=120, max_retries=5)
         """
         derived = object.__new__(type(self))
-        derived._setup(self._options.changed(overrides), _Shared(self._inner))
+        options = self._options.changed(overrides)
+        derived._setup(options, _Shared(self._inner), self._uploads)
+        if (options.api_key, options.files_base_url) != (self._options.api_key, self._options.files_base_url):
+            derived._uploads = UploadCache()  # another account or file host: its uploads are its own
         return derived
 
     def __repr__(self) -> str:
@@ -188,7 +210,12 @@ class Client:
         timeout: float | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> Task:
-        """Validate ``request``, then create the task (one paid task, however many retries).
+        """Validate ``request``, upload its local images, then create the task (one paid task, however many retries).
+
+        Local images (paths, bytes, binary files in ``image_urls``) are checked first with the rest
+        of the request; nothing is uploaded unless everything passes. Each is then uploaded to the
+        file host (the same bytes once per client, while the upload has 2 hours or more to live) and
+        its ``file_url`` sent instead.
 
         Args:
             request: a ``WanImageToImage`` or ``QwenImageEdit``.
@@ -201,10 +228,24 @@ class Client:
             extra_headers: headers to add to this request (not ``Authorization``).
 
         Raises:
-            RequestValidationError: the request or an argument breaks a rule; nothing was sent.
+            RequestValidationError: the request, a local image or an argument breaks a rule; nothing
+                was uploaded and nothing sent.
+            UploadError: a local image could not be uploaded; no task was created.
             APIError: the API refused or failed; ``task_may_exist`` says whether a task may exist.
         """
-        call = create_call(
+        return self._submit(request, self._uploads, preflight, max_retries, idempotency_key, timeout, extra_headers)
+
+    def _submit(
+        self,
+        request: ImageEditRequest,
+        uploads: UploadCache,
+        preflight: bool = False,
+        max_retries: int | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Task:
+        plan = plan_submit(
             self._settings,
             request,
             idempotency_key=idempotency_key,
@@ -215,7 +256,64 @@ class Client:
         if preflight:
             with call_options(deadline=self._clock() + self._settings.budget):
                 self._preflight(request)
-        return self._send(call)
+        return self._send(plan.call(self._upload_images(plan, uploads)))
+
+    def _upload_images(self, plan: SubmitPlan, uploads: UploadCache) -> dict[int, str]:
+        """Upload each distinct local image of a checked submit; return each index's ``file_url``."""
+        done: dict[str, UploadedFile] = {}
+        for image in plan.images.values():
+            if image.sha256 not in done:
+                done[image.sha256] = self._upload_once(image, uploads)
+        return {index: done[image.sha256].file_url for index, image in plan.images.items()}
+
+    def _upload_once(self, image: LocalImage, uploads: UploadCache) -> UploadedFile:
+        with uploads.lock(image.sha256):
+            found = uploads.get(image.sha256)
+            if found is not None:
+                return found
+            request = upload_request(self._settings, image)
+            with file_host_call(self._settings, self._clock, self._settings.budget, image) as call:
+                response = call.received(self._api.handle_request(request), request)
+                try:
+                    response.read()
+                finally:
+                    response.close()
+                uploaded = call.uploaded(response, image)
+            uploads.put(uploaded)
+            return uploaded
+
+    def upload(self, source: ImageSource) -> UploadedFile:
+        """Upload one local image to EvoLink's file host; return where it is, until when.
+
+        The same bytes are uploaded once per client (while the upload has 2 hours or more to live).
+        Each upload holds one slot of the account's file quota until it expires, 72 hours later.
+
+        Args:
+            source: a path (``pathlib.Path`` or ``str``), ``bytes``, or a binary file object: a JPEG,
+                PNG, GIF or WEBP of at most 100 MB (the file host's rules; a model's own are checked
+                when the image goes in a request).
+
+        Raises:
+            RequestValidationError: it is not such an image, or cannot be read; nothing was sent.
+            UploadError: the file host refused or failed (``code``, ``message``, ``file_name``).
+        """
+        return self._upload_once(local_source(source), self._uploads)
+
+    def file_quota(self) -> FileQuota:
+        """Read the account's file quota (free): how many uploads it holds, and how many more fit.
+
+        Raises:
+            FileHostError: the file host answered ``success: false``.
+            APIError: the read failed.
+        """
+        request = quota_request(self._settings)
+        with file_host_call(self._settings, self._clock, self._settings.budget) as call:
+            response = call.received(self._api.handle_request(request), request)
+            try:
+                response.read()
+            finally:
+                response.close()
+            return call.quota(response)
 
     def get_task(
         self,
@@ -346,12 +444,14 @@ class Client:
         stop = threading.Event()
         # Waits sleep through a stop: a stopped batch's threads end at their next poll, not their timeout.
         waiter = self.with_options(sleep=stoppable_sleep(self._sleep, stop))
+        uploads = self._uploads.layer()  # a journal, if any, adds what it recorded and records the new
         io = SyncIO(
-            submit=lambda request, key: self.submit(request, max_retries=0, idempotency_key=key),
+            submit=lambda request, key: self._submit(request, uploads, max_retries=0, idempotency_key=key),
             wait=lambda task: waiter.wait(task, timeout=timeout),
             download=self.download,
             sleep=self._sleep,
             stop=stop,
+            uploads=uploads,
         )
         try:
             return run_threads(requests, settings, io, journal=journal, on_result=on_result, collect=collect)
@@ -425,6 +525,8 @@ class Client:
         rule = result_host_rule(self._settings.base_url, allow_internal=False)
         violations = []
         for index, url in enumerate(request.image_urls):
+            if not isinstance(url, str):
+                continue  # a local image: checked already, by its bytes
             try:
                 with fetch(self._downloads, parse_url(url), rule) as response:
                     buffer = ImageBuffer(index, response, rules)

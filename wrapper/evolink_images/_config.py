@@ -3,9 +3,9 @@
 The API key lives only in a ``Secret`` (its repr is ``<redacted>``), held by ``Settings`` and by
 the wire's ``Credentials``, which add it to requests for the API's own origin and to nothing else.
 
-Environment: ``EVOLINK_API_KEY`` (the key), ``EVOLINK_BASE_URL`` (another host, such as a local fake)
-and ``EVOLINK_LOG`` (``debug`` or ``info``: log to stderr) are read when a client is built; an
-argument passed to the client wins over its variable.
+Environment: ``EVOLINK_API_KEY`` (the key), ``EVOLINK_BASE_URL`` (another host, such as a local fake),
+``EVOLINK_FILES_BASE_URL`` (another file host) and ``EVOLINK_LOG`` (``debug`` or ``info``: log to
+stderr) are read when a client is built; an argument passed to the client wins over its variable.
 
 Time: ``timeout`` is the total budget of one API call (``submit``, ``get_task``): connecting,
 sending, reading the whole answer, every retry and its back-off; no server behaviour stretches it.
@@ -37,11 +37,13 @@ from ._wire.decoding import ACCEPT_ENCODING
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_BUDGET",
+    "DEFAULT_FILES_BASE_URL",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WAIT_TIMEOUT",
     "ENV_API_KEY",
     "ENV_BASE_URL",
+    "ENV_FILES_BASE_URL",
     "ENV_LOG",
     "ClientOptions",
     "ConfigurationError",
@@ -49,6 +51,8 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://api.evolink.ai"
+DEFAULT_FILES_BASE_URL = "https://files-api.evolink.ai"
+"""EvoLink's file host (api-facts.md section 8): local images are uploaded there, with the same key."""
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 """Per-phase limits on silence: 10 s to connect, 30 s for any one read, write or pool wait."""
 DEFAULT_BUDGET = 60.0
@@ -59,6 +63,7 @@ DEFAULT_WAIT_TIMEOUT = 600.0
 """Seconds ``wait`` and ``run`` wait by default (the vendor's own examples give up after 300 s)."""
 ENV_API_KEY = "EVOLINK_API_KEY"
 ENV_BASE_URL = "EVOLINK_BASE_URL"
+ENV_FILES_BASE_URL = "EVOLINK_FILES_BASE_URL"
 ENV_LOG = "EVOLINK_LOG"
 
 
@@ -66,7 +71,21 @@ class ConfigurationError(EvoLinkError, ValueError):
     """Raised when a client is built with a missing key, a bad base URL or bad settings."""
 
 
-def _check_base_url(base_url: str) -> httpx.URL:
+def _files_base_url(files_base_url: object, api: httpx.URL) -> httpx.URL:
+    """The file host: as given, else from the environment, else EvoLink's.
+
+    When the API is on loopback (a local fake), the file host defaults to the API's own origin: the
+    fake serves both, and a test's key must not go to EvoLink's real file host.
+    """
+    if files_base_url is not None and not isinstance(files_base_url, str):
+        raise ConfigurationError(f"files_base_url must be a string, not {type(files_base_url).__name__}")
+    chosen = files_base_url or os.environ.get(ENV_FILES_BASE_URL, "").strip()
+    if chosen:
+        return _check_base_url(chosen, "files_base_url")
+    return api if is_loopback_host(api.host) else httpx.URL(DEFAULT_FILES_BASE_URL)
+
+
+def _check_base_url(base_url: str, name: str = "base_url") -> httpx.URL:
     try:
         parsed = urllib.parse.urlsplit(base_url)
         parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
@@ -79,7 +98,7 @@ def _check_base_url(base_url: str) -> httpx.URL:
     if scheme == "http" and host and is_loopback_host(host):
         return httpx.URL(base_url.rstrip("/"))
     raise ConfigurationError(
-        f"base_url {base_url!r} is refused: use https (plain http only for a loopback host such as 127.0.0.1)"
+        f"{name} {base_url!r} is refused: use https (plain http only for a loopback host such as 127.0.0.1)"
     )
 
 
@@ -152,6 +171,8 @@ class Settings:
     redactor: Redactor
     default_headers: tuple[tuple[str, str], ...] = ()
     """Headers the caller asked to send with every API request."""
+    files_base_url: httpx.URL = field(default_factory=lambda: httpx.URL(DEFAULT_FILES_BASE_URL))
+    """The file host that local images are uploaded to (the second origin the key may go to)."""
 
     @classmethod
     def create(
@@ -163,6 +184,7 @@ class Settings:
         schedule: PollSchedule | None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         default_headers: Mapping[str, str] | None = None,
+        files_base_url: str | None = None,
     ) -> Settings:
         """Check and combine the constructor's arguments with the environment."""
         configure_logging()
@@ -184,9 +206,10 @@ class Settings:
             raise ConfigurationError(f"max_response_bytes must be a whole number >= 1, not {shown(max_response_bytes)}")
         redactor = Redactor(key.strip())
         redact_logs(redactor)  # httpcore logs the headers it reads before anything of ours sees them
+        api = _check_base_url(base_url or os.environ.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL)
         return cls(
             api_key=Secret(key.strip()),
-            base_url=_check_base_url(base_url or os.environ.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL),
+            base_url=api,
             timeout=phases,
             budget=budget,
             max_retries=max_retries,
@@ -194,6 +217,7 @@ class Settings:
             max_response_bytes=max_response_bytes,
             redactor=redactor,
             default_headers=_default_headers(default_headers),
+            files_base_url=_files_base_url(files_base_url, api),
         )
 
     @functools.cached_property
@@ -205,6 +229,10 @@ class Settings:
         """The absolute URL of an API path."""
         return f"{self.base_url}{path}"
 
+    def files_url(self, path: str) -> str:
+        """The absolute URL of a file host path."""
+        return f"{self.files_base_url}{path}"
+
     def download_http_options(self) -> dict[str, Any]:
         """How the result-download client is built: no auth; redirects are followed by ``_fetch.py``, each checked."""
         return {
@@ -214,8 +242,8 @@ class Settings:
         }
 
     def api_wire(self) -> WirePolicy:
-        """What the wire guard enforces on API exchanges: the budget, the answer cap, redaction of bodies."""
-        credentials = Credentials(self.api_key, self.base_url)
+        """What the wire guard enforces on API exchanges (the file host's too): budget, answer cap, redaction."""
+        credentials = Credentials(self.api_key, self.base_url, self.files_base_url)
         return WirePolicy(
             self.budget, self.max_response_bytes, self.redactor, redact_bodies=True, credentials=credentials
         )
@@ -243,6 +271,7 @@ class ClientOptions:
     sleep: Callable[[float], Any] | None = None
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     default_headers: Mapping[str, str] | None = None
+    files_base_url: str | None = None
 
     def settings(self) -> Settings:
         """The checked settings these options make."""
@@ -254,6 +283,7 @@ class ClientOptions:
             self.poll_schedule,
             self.max_response_bytes,
             self.default_headers,
+            self.files_base_url,
         )
 
     def changed(self, overrides: Mapping[str, Any]) -> ClientOptions:

@@ -49,6 +49,7 @@ __all__ = [
     "file_stem",
     "folder_problem",
     "image_extension",
+    "image_kind",
     "plan_download",
     "result_host_rule",
 ]
@@ -68,8 +69,8 @@ _HINT = " (download(..., allow_internal_hosts=True) allows hosts that are not pu
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 
-def image_extension(head: bytes) -> str | None:
-    """Return the extension the magic number at the start of a body says, or None if it is no image we save."""
+def image_kind(head: bytes) -> str | None:
+    """Return the format the magic number at the start of a body says (Pillow's name), or None if unknown."""
     kind = None
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         kind = "PNG"
@@ -83,6 +84,12 @@ def image_extension(head: bytes) -> str | None:
         kind = "BMP"  # "BM" alone is too weak: the DIB header's size must be one of the known ones
     elif head[:4] in (b"II*\x00", b"MM\x00*"):
         kind = "TIFF"
+    return kind
+
+
+def image_extension(head: bytes) -> str | None:
+    """Return the extension the magic number at the start of a body says, or None if it is no image we save."""
+    kind = image_kind(head)
     return EXTENSIONS[kind] if kind else None
 
 

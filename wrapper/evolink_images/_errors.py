@@ -7,15 +7,17 @@
     │   ├── APIConnectionError        no usable answer: refused, reset, TLS, protocol error
     │   │   └── APITimeoutError       connect, read, write or pool timeout
     │   ├── APIResponseError          an answer that is not what the spec promises (e.g. not JSON)
-    │   └── APIStatusError            an HTTP error status
-    │       ├── BadRequestError           400
-    │       ├── AuthenticationError       401
-    │       ├── InsufficientQuotaError    402
-    │       ├── PermissionDeniedError     403
-    │       ├── NotFoundError             404
-    │       ├── PayloadTooLargeError      413
-    │       ├── RateLimitError            429
-    │       └── InternalServerError       5xx (and statuses outside HTTPStatus, such as 520)
+    │   ├── APIStatusError            an HTTP error status
+    │   │   ├── BadRequestError           400
+    │   │   ├── AuthenticationError       401
+    │   │   ├── InsufficientQuotaError    402
+    │   │   ├── PermissionDeniedError     403
+    │   │   ├── NotFoundError             404
+    │   │   ├── PayloadTooLargeError      413
+    │   │   ├── RateLimitError            429
+    │   │   └── InternalServerError       5xx (and statuses outside HTTPStatus, such as 520)
+    │   └── FileHostError             the file host refused or failed (``success: false``, ...)
+    │       └── UploadError           an upload of a local image failed (``file_name`` names it)
     ├── TaskError                     the task exists but did not give results
     │   ├── TaskFailedError           status ``failed``
     │   ├── TaskCancelledError        status ``cancelled``
@@ -46,6 +48,7 @@ __all__ = [
     "BadRequestError",
     "DownloadError",
     "EvoLinkError",
+    "FileHostError",
     "InsufficientQuotaError",
     "InternalServerError",
     "MalformedTaskError",
@@ -57,6 +60,7 @@ __all__ = [
     "TaskCancelledError",
     "TaskError",
     "TaskFailedError",
+    "UploadError",
     "Violation",
     "WaitTimeoutError",
     "status_error_class",
@@ -253,6 +257,49 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     if status_code >= 500:
         return InternalServerError
     return APIStatusError
+
+
+class FileHostError(APIError):
+    """Raised when EvoLink's file host refuses or fails a request: ``success: false`` in an HTTP 200 and the like.
+
+    ``code`` is the envelope's code (``40002`` type not allowed, ``40003`` quota exceeded, ...), or
+    the HTTP status when the host answered with an error status, or None when no answer came;
+    ``message`` is the host's own ``msg``. The underlying typed error, if any, is ``__cause__``.
+    """
+
+    def __init__(
+        self, message: str, *, code: str | int | None = None, detail: str | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = detail if detail is not None else message
+        self.status_code = status_code
+
+
+class UploadError(FileHostError):
+    """Raised when a local image could not be uploaded; no task was created.
+
+    ``file_name`` is the local file's name (``<bytes>`` for bytes). ``may_be_stored`` is true when
+    the upload failed after it was sent (a read timeout, a dropped connection, a 500, an unreadable
+    200): the file may be on the host all the same, using a quota slot, so it is not sent again
+    automatically.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file_name: str,
+        code: str | int | None = None,
+        detail: str | None = None,
+        status_code: int | None = None,
+        may_be_stored: bool = False,
+    ) -> None:
+        if may_be_stored:
+            message += "; the file may have been stored all the same (one slot of the file quota until it expires)"
+        super().__init__(message, code=code, detail=detail, status_code=status_code)
+        self.file_name = file_name
+        self.may_be_stored = may_be_stored
 
 
 class TaskError(EvoLinkError):

@@ -4,6 +4,12 @@ A JSON-lines file. Line 1 is a header saying what the journal is and what it was
 command line that created it); every other line records one item's new state, and an item's last
 line wins. Items are named by content (``_batch_feed.item_identity``), never by position.
 
+Lines of another kind record the uploads of local images (``{"upload": <SHA-256 of the bytes>,
+"file_url", "expires_at", "file_id"}``), so that a re-run sends the same bytes again only once the
+file host's copy is close to its expiry (72 hours after upload). They are appended as each upload
+ends and made durable with the next record that must be: a crash in between costs one upload again
+(a slot of the file quota), never a task.
+
 States, in the only order allowed (see ``STATES``)::
 
     pending -> submitting (idempotency key; written before the POST) -> submitted (task id)
@@ -50,7 +56,9 @@ __all__ = [
 ]
 
 FORMAT = "evolink-images batch journal"
-VERSION = 2
+VERSION = 3
+"""Version 3 adds upload lines; a version-2 journal (no uploads) is read as it is."""
+READABLE_VERSIONS = frozenset({2, 3})
 STATES = ("pending", "submitting", "submitted", "finished", "saved")
 """Every state an item can be in, in the order an item moves through them."""
 FINAL_TASK_STATES = frozenset({"completed", "failed", "cancelled"})
@@ -101,6 +109,8 @@ class Journal:
         self.path = Path(path)
         self.entries: dict[str, int] = {}
         """Each item's last record, packed by ``_entry``."""
+        self.uploads: dict[str, dict[str, Any]] = {}
+        """Each recorded upload's last line, by the SHA-256 of its bytes."""
         self.made_for: str | None = None
         self._broken: BaseException | None = None
         self._closed = False
@@ -179,10 +189,14 @@ class Journal:
         if not isinstance(record, dict):
             raise damaged("not a JSON object")
         if number == 1:
-            if record.get("journal") != FORMAT or record.get("version") != VERSION:
-                raise damaged(f"not a version-{VERSION} batch journal header")
+            if record.get("journal") != FORMAT or record.get("version") not in READABLE_VERSIONS:
+                raise damaged("not a version-2 or version-3 batch journal header")
             made_for = record.get("made_for")
             self.made_for = made_for if isinstance(made_for, str) else None
+            return
+        upload = record.get("upload")
+        if isinstance(upload, str) and "item" not in record:
+            self.uploads[upload] = record
             return
         item, state = record.get("item"), record.get("state")
         if not isinstance(item, str) or state not in STATES:
@@ -246,8 +260,18 @@ class Journal:
 
     def write(self, item: str, state: str, **fields: Any) -> Future[None]:
         """Queue a record; the future is set once it is durable (or fails with ``JournalError``)."""
-        future: Future[None] = Future()
         line = (json.dumps({"item": item, "state": state, **fields}, separators=(",", ":")) + "\n").encode()
+        return self._queue_line(item, state, line)
+
+    def write_upload(self, sha256: str, **fields: Any) -> Future[None]:
+        """Queue the record of an upload (its ``file_url`` and ``expires_at``), by the SHA-256 of its bytes."""
+        record = {"upload": sha256, **fields}
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        self.uploads[sha256] = record
+        return self._queue_line(None, "", line)
+
+    def _queue_line(self, item: str | None, state: str, line: bytes) -> Future[None]:
+        future: Future[None] = Future()
         with self._closing:
             if self._broken is None and not self._closed:
                 self._queue.put((item, state, line, future))
@@ -283,7 +307,7 @@ class Journal:
             if stop:
                 return
 
-    def _commit(self, records: list[tuple[str, str, bytes, Future[None]]]) -> None:
+    def _commit(self, records: list[tuple[str | None, str, bytes, Future[None]]]) -> None:
         if self._broken is None:
             data = b"".join(line for _, _, line, _ in records)
             try:
@@ -300,7 +324,8 @@ class Journal:
             else:
                 offset = self._size
                 for item, state, line, _ in records:
-                    self.entries[item] = _entry(state, offset, seen=True)
+                    if item is not None:  # an upload line is not an item's state
+                        self.entries[item] = _entry(state, offset, seen=True)
                     offset += len(line)
                 self._size = offset
         for _, _, _, future in records:

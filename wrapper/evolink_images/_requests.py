@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ._local_images import ImageSource
+
 if TYPE_CHECKING:
     from evolink_api.models import QwenImageEditRequest, WanImageToImageRequest
 
@@ -24,8 +26,10 @@ class WanImageToImage:
 
     Args:
         prompt: how to edit the images, 1 to 2000 characters.
-        image_urls: 1 or 2 absolute http(s) URLs the service can fetch (each at most 10 MB,
-            JPEG, PNG, BMP or WEBP, sides within [360, 5000] px).
+        image_urls: 1 or 2 images (each at most 10 MB, JPEG, PNG, BMP or WEBP, sides within
+            [360, 5000] px): absolute http(s) URLs the service can fetch, or local images (a
+            ``pathlib.Path``, ``bytes`` or a binary file object: JPEG, PNG or WEBP), uploaded to
+            EvoLink's file host on submit.
         n: how many images to make (pre-charged by ``n``, billed by images made); default 1.
         callback_url: an https URL, at most 2048 characters, on a public host.
         extra_body: undocumented fields to send as they are, on purpose (the escape hatch).
@@ -34,7 +38,7 @@ class WanImageToImage:
     MODEL: ClassVar[str] = "wan2.5-image-to-image"
 
     prompt: str
-    image_urls: Sequence[str]
+    image_urls: Sequence[ImageSource]
     n: int | None = None
     callback_url: str | None = None
     extra_body: Mapping[str, Any] = field(default_factory=dict)
@@ -51,8 +55,9 @@ class QwenImageEdit:
 
     Args:
         prompt: how to edit the images, 1 to 2000 characters.
-        image_urls: 1 to 3 absolute http(s) URLs the service can fetch (JPEG, PNG, BMP, WEBP or
-            TIFF, sides within [384, 3072] px).
+        image_urls: 1 to 3 images (JPEG, PNG, BMP, WEBP or TIFF, sides within [384, 3072] px):
+            absolute http(s) URLs the service can fetch, or local images (a ``pathlib.Path``,
+            ``bytes`` or a binary file object: JPEG, PNG or WEBP), uploaded on submit.
         callback_url: an https URL, at most 2048 characters, on a public host.
         extra_body: undocumented fields to send as they are, on purpose (the escape hatch).
     """
@@ -60,7 +65,7 @@ class QwenImageEdit:
     MODEL: ClassVar[str] = "qwen-image-edit"
 
     prompt: str
-    image_urls: Sequence[str]
+    image_urls: Sequence[ImageSource]
     callback_url: str | None = None
     extra_body: Mapping[str, Any] = field(default_factory=dict)
 
@@ -97,10 +102,19 @@ def _body_types() -> tuple[type[WanImageToImageRequest], type[QwenImageEditReque
     return WanBody, QwenBody
 
 
-def to_api_body(request: ImageEditRequest) -> WanImageToImageRequest | QwenImageEditRequest:
-    """Translate a validated request into the generated client's body model."""
+def to_api_body(
+    request: ImageEditRequest, image_urls: Sequence[str] | None = None
+) -> WanImageToImageRequest | QwenImageEditRequest:
+    """Translate a validated request into the generated client's body model.
+
+    ``image_urls`` replaces the request's own (whose local images have been uploaded by then); without
+    it, every item must already be a URL.
+    """
     from evolink_api.types import UNSET
 
+    urls = list(image_urls) if image_urls is not None else [str(url) for url in request.image_urls]
+    if image_urls is None and not all(isinstance(url, str) for url in request.image_urls):
+        raise TypeError("a request with local images is sent with the URLs of their uploads")
     wan_body, qwen_body = _body_types()
     callback_url = UNSET if request.callback_url is None else request.callback_url
     body: WanImageToImageRequest | QwenImageEditRequest
@@ -108,7 +122,7 @@ def to_api_body(request: ImageEditRequest) -> WanImageToImageRequest | QwenImage
         body = wan_body(
             model="wan2.5-image-to-image",
             prompt=request.prompt,
-            image_urls=list(request.image_urls),
+            image_urls=urls,
             n=UNSET if request.n is None else request.n,
             callback_url=callback_url,
         )
@@ -116,7 +130,7 @@ def to_api_body(request: ImageEditRequest) -> WanImageToImageRequest | QwenImage
         body = qwen_body(
             model="qwen-image-edit",
             prompt=request.prompt,
-            image_urls=list(request.image_urls),
+            image_urls=urls,
             callback_url=callback_url,
         )
     body.extra = dict(request.extra_body)  # type: ignore[union-attr]

@@ -38,7 +38,7 @@ from ._errors import (
 from ._task import Task
 from ._wire import DeadlineExceeded, Redactor
 
-__all__ = ["MAX_ECHO", "Exchange", "cut", "error_from_response", "exchange", "public_response"]
+__all__ = ["MAX_ECHO", "Exchange", "cut", "error_from_response", "exchange", "json_body", "public_response"]
 
 logger = logging.getLogger("evolink_images")
 
@@ -69,7 +69,7 @@ def public_response(response: httpx.Response) -> httpx.Response:
     )
 
 
-def _json(response: httpx.Response, redactor: Redactor) -> Any:
+def json_body(response: httpx.Response, redactor: Redactor) -> Any:
     """The body as JSON, redacted; raises ``ValueError`` when it is not JSON (``RecursionError`` too deep)."""
     try:
         data = json.loads(response.content)
@@ -80,7 +80,7 @@ def _json(response: httpx.Response, redactor: Redactor) -> Any:
 
 def _error_fields(response: httpx.Response, redactor: Redactor) -> tuple[str | int | None, str | None]:
     try:
-        body = _json(response, redactor)
+        body = json_body(response, redactor)
     except ValueError:
         return None, None
     error = body.get("error") if isinstance(body, dict) else None
@@ -93,8 +93,13 @@ def _error_fields(response: httpx.Response, redactor: Redactor) -> tuple[str | i
     )
 
 
-def error_from_response(response: httpx.Response, *, task_id: str | None, redactor: Redactor) -> APIStatusError:
-    """Build the typed error for an HTTP error status, whatever its body (JSON, HTML, empty)."""
+def error_from_response(
+    response: httpx.Response, *, task_id: str | None, redactor: Redactor, creates_task: bool = True
+) -> APIStatusError:
+    """Build the typed error for an HTTP error status, whatever its body (JSON, HTML, empty).
+
+    ``creates_task`` is False for calls that cannot create a task (the file host's), whatever their method.
+    """
     code, message = _error_fields(response, redactor)
     status = response.status_code
     if message is None:
@@ -106,7 +111,7 @@ def error_from_response(response: httpx.Response, *, task_id: str | None, redact
     method = response.request.method
     text = f"{method} {response.request.url.path} failed with HTTP {status}: {message}"
     # A POST answered with 5xx other than 503 may have created the task before failing.
-    may_exist = method == "POST" and status >= 500 and status != 503
+    may_exist = creates_task and method == "POST" and status >= 500 and status != 503
     return status_error_class(status)(
         text, response=public_response(response), code=code, detail=message, task_id=task_id, task_may_exist=may_exist
     )
@@ -121,6 +126,12 @@ class Exchange:
     """The task the call is about: for a GET, the one asked for (an answer about another is refused)."""
     redactor: Redactor
     response: httpx.Response | None = None
+    creates_task: bool = True
+    """False for the file host's calls: a POST there stores a file, never a task."""
+
+    @property
+    def _posts_task(self) -> bool:
+        return self.creates_task and self.method == "POST"
 
     def received(self, response: httpx.Response, request: httpx.Request) -> httpx.Response:
         """Note the response to ``request`` once its headers are in: a failed body read can then name its status."""
@@ -141,9 +152,11 @@ class Exchange:
         if response.status_code not in _TASK_STATUSES:
             if response.is_success:
                 raise self._garbled(response, "is not a task object")
-            raise error_from_response(response, task_id=self.task_id, redactor=self.redactor)
+            raise error_from_response(
+                response, task_id=self.task_id, redactor=self.redactor, creates_task=self.creates_task
+            )
         try:
-            task = Task.from_dict(_json(response, self.redactor), request_id=response.headers.get("x-request-id"))
+            task = Task.from_dict(json_body(response, self.redactor), request_id=response.headers.get("x-request-id"))
         except MalformedTaskError as error:
             garbled = self._garbled(response, f"is not a task the client can act on ({error})", error.task_id)
             garbled.unusable_task = error.task_id is not None and error.task_id == (self.task_id or error.task_id)
@@ -165,12 +178,12 @@ class Exchange:
             f"{self.method} {response.request.url.path}: HTTP {response.status_code} response {why}"
         )
         return APIResponseError(
-            text, response=public_response(response), task_id=task_id, task_may_exist=self.method == "POST"
+            text, response=public_response(response), task_id=task_id, task_may_exist=self._posts_task
         )
 
     def translate(self, error: BaseException) -> EvoLinkError:
         """Turn an exception raised during the call into the package's own error."""
-        may_exist = self.method == "POST" and not isinstance(error, _NOT_SENT)
+        may_exist = self._posts_task and not isinstance(error, _NOT_SENT)
         what = f"{self.method} {'task ' + self.task_id if self.task_id else 'request'}"
         response = self.response
         if isinstance(error, DeadlineExceeded):
@@ -204,10 +217,12 @@ class Exchange:
         if response is None:
             # No answer was seen, so nothing proves the request never left: a POST may have created a task.
             return APIConnectionError(
-                f"{what} failed: {type(error).__name__}", task_id=self.task_id, task_may_exist=self.method == "POST"
+                f"{what} failed: {type(error).__name__}", task_id=self.task_id, task_may_exist=self._posts_task
             )
         if not response.is_success:
-            return error_from_response(response, task_id=self.task_id, redactor=self.redactor)
+            return error_from_response(
+                response, task_id=self.task_id, redactor=self.redactor, creates_task=self.creates_task
+            )
         return self._garbled(response, f"could not be parsed ({type(error).__name__})")
 
 
@@ -219,8 +234,8 @@ class exchange:
 
     __slots__ = ("_current",)
 
-    def __init__(self, method: str, *, task_id: str | None, redactor: Redactor) -> None:
-        self._current = Exchange(method=method, task_id=task_id, redactor=redactor)
+    def __init__(self, method: str, *, task_id: str | None, redactor: Redactor, creates_task: bool = True) -> None:
+        self._current = Exchange(method=method, task_id=task_id, redactor=redactor, creates_task=creates_task)
 
     def __enter__(self) -> Exchange:
         return self._current

@@ -32,6 +32,7 @@ from typing import Any
 
 from ._addresses import host_problem, normalise_host
 from ._errors import RequestValidationError, Violation, shown
+from ._local_images import LocalImage, inspect_local, is_local
 from ._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "WAN_RULES",
     "ModelRules",
     "check",
+    "check_with_images",
     "validate",
 ]
 
@@ -146,9 +148,13 @@ def _check_prompt(prompt: Any, rules: ModelRules) -> list[Violation]:
     return []
 
 
-def _check_image_urls(urls: Any, rules: ModelRules) -> list[Violation]:
+def _check_image_urls(urls: Any, rules: ModelRules, images: dict[int, LocalImage] | None = None) -> list[Violation]:
+    """Check the list and each item: a URL by its text, a local image (a path, bytes, a file) by its content.
+
+    Each local image that passes is put in ``images`` (by its index) when given, as read and checked.
+    """
     low, high = rules.image_count
-    limit = f"{low} to {high} absolute http(s) URLs for {rules.model}"
+    limit = f"{low} to {high} absolute http(s) URLs (or local images) for {rules.model}"
     if isinstance(urls, str | bytes) or not isinstance(urls, list | tuple):
         return [Violation("image_urls", f"must be a list of URLs, not {type(urls).__name__}", limit)]
     found = []
@@ -156,6 +162,13 @@ def _check_image_urls(urls: Any, rules: ModelRules) -> list[Violation]:
         found.append(Violation("image_urls", f"has {len(urls)} URLs", limit))
     url_limit = "http(s)://, a host name, an IPv4 or a public IPv6 literal, RFC 3986 characters only"
     for index, url in enumerate(urls):
+        if not isinstance(url, str) and is_local(url):
+            checked = inspect_local(f"image_urls[{index}]", url, rules)
+            if isinstance(checked, list):
+                found += checked
+            elif images is not None:
+                images[index] = checked
+            continue
         problem = _image_host_problem(url) if isinstance(url, str) else None
         if problem is not None:
             found.append(Violation(f"image_urls[{index}]", problem, url_limit))
@@ -238,23 +251,32 @@ def _check_extra_body(extra: Any) -> list[Violation]:
 
 
 def check(request: Any) -> list[Violation]:
-    """Return every rule ``request`` breaks (an empty list when it may be sent)."""
+    """Return every rule ``request`` breaks (an empty list when it may be sent); local images are read to check them."""
+    return check_with_images(request)[0]
+
+
+def check_with_images(request: Any) -> tuple[list[Violation], dict[int, LocalImage]]:
+    """Every rule ``request`` breaks, and its local images as read and checked (by their index in ``image_urls``)."""
     if not isinstance(request, WanImageToImage | QwenImageEdit):
         return [
             Violation("request", f"must be WanImageToImage or QwenImageEdit, not {type(request).__name__}", "a request")
-        ]
+        ], {}
     rules = RULES[request.model]
+    images: dict[int, LocalImage] = {}
     return [
         *_check_prompt(request.prompt, rules),
-        *_check_image_urls(request.image_urls, rules),
+        *_check_image_urls(request.image_urls, rules, images),
         *_check_n(getattr(request, "n", None), rules),
         *_check_callback_url(request.callback_url, rules),
         *_check_extra_body(request.extra_body),
-    ]
+    ], images
 
 
 def validate(request: ImageEditRequest) -> None:
     """Check ``request`` against its model's rules, with no network: the same check ``submit`` makes.
+
+    Local images (paths, bytes, binary files in ``image_urls``) are read and checked as their upload
+    would be: format by magic number, size, and dimensions when Pillow is installed.
 
     Raises:
         RequestValidationError: with every violation, each naming the field and the limit.

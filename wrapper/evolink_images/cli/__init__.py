@@ -28,10 +28,21 @@ from .._errors import (
     RequestValidationError,
     TaskCancelledError,
     TaskFailedError,
+    UploadError,
     WaitTimeoutError,
 )
 from ._batch_command import batch
-from ._commands import NotFinishedError, Session, download, edit, status, stderr, validate_only
+from ._commands import (
+    NotFinishedError,
+    Session,
+    download,
+    edit,
+    file_quota,
+    status,
+    stderr,
+    upload,
+    validate_only,
+)
 from ._contract_command import contract_check
 from ._fake_commands import demo, serve_fake
 from ._output import cut, redact
@@ -44,6 +55,8 @@ COMMANDS = {
     "status": status,
     "download": download,
     "validate": validate_only,
+    "upload": upload,
+    "file-quota": file_quota,
     "batch": batch,
     "demo": demo,
     "serve-fake": serve_fake,
@@ -102,6 +115,8 @@ def _local_problem(error: OSError | UnicodeError) -> str:
 
 def _task_note(session: Session, error: BaseException | None) -> tuple[str | None, bool, str]:
     """The task this run may have created, whether one may exist, and what to tell the user about it."""
+    if isinstance(error, UploadError):  # an upload comes before the POST: no task exists
+        return None, False, ""
     task_id = getattr(error, "task_id", None) or session.task_id
     if task_id:
         known = session.created or error is None or isinstance(error, WaitTimeoutError | DownloadError)

@@ -1,16 +1,19 @@
 """``evolink-images batch FILE.jsonl --out DIR``: every line a request, N at a time, resumable.
 
 Each line is a JSON object with the request's fields (``model``, ``prompt``, ``image_urls``, and
-``n`` or ``callback_url`` where allowed). Every line is checked, and ``--out`` tried, before anything
-is sent; then the file is read again, one line at a time (a million lines are never held in memory).
-The batch runner saves each item's results into ``--out`` and records every step in the journal
-(``--out``/journal.jsonl by default), so a re-run finishes the job without paying twice.
+``n`` or ``callback_url`` where allowed). An ``image_urls`` item without ``://`` is a local file,
+relative to the batch file's folder: it is checked with its line, uploaded once per content (the
+journal records each upload, so a re-run reuses it while it has 2 hours or more to live). Every line
+is checked, and ``--out`` tried, before anything is sent; then the file is read again, one line at a
+time (a million lines are never held in memory). The batch runner saves each item's results into
+``--out`` and records every step in the journal (``--out``/journal.jsonl by default), so a re-run
+finishes the job without paying twice.
 
 Exit status: 0 when every item is saved; 4 when any item failed (its task failed or was cancelled,
 or the API refused it as invalid); otherwise 3 when any item is uncertain (a submit was interrupted:
 see ``--resend-uncertain``) or not finished yet (re-run to finish it); 2 for invalid input, a
-journal in use by another process or a damaged journal (nothing was sent); 1 when the journal
-cannot be written (the batch stopped before its next submit); 130 when interrupted.
+journal in use by another process or a damaged journal (nothing was sent); 1 when the journal cannot
+be written (the batch stopped before its next submit); 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from .._errors import RequestValidationError, Violation, shown
 from .._journal import JournalDamagedError, JournalError, JournalLockedError
 from .._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
 from .._rules import check
-from ._commands import Session, stderr, task_summary
+from ._commands import Session, image_source, stderr, task_summary
 
 __all__ = ["batch", "check_file", "read_lines"]
 
@@ -39,7 +42,7 @@ MAX_LISTED = 50
 _FIELDS = {"model", "prompt", "image_urls", "n", "callback_url"}
 
 
-def _request(number: int, line: str) -> tuple[ImageEditRequest | None, list[Violation]]:
+def _request(number: int, line: str, folder: Path) -> tuple[ImageEditRequest | None, list[Violation]]:
     where = f"line {number}"
     if any("\udc80" <= ch <= "\udcff" for ch in line):  # bytes that were not UTF-8, kept by surrogateescape
         return None, [Violation(where, "is not UTF-8 text", "one JSON object per line, in UTF-8")]
@@ -53,6 +56,9 @@ def _request(number: int, line: str) -> tuple[ImageEditRequest | None, list[Viol
     if unknown:
         return None, [Violation(f"{where}: {', '.join(unknown)}", "is not a request field", ", ".join(sorted(_FIELDS)))]
     fields = {key: value for key, value in data.items() if key != "model"}
+    urls = fields.get("image_urls")
+    if isinstance(urls, list):
+        fields["image_urls"] = [image_source(url, folder) if isinstance(url, str) else url for url in urls]
     model = data.get("model")
     if model == WanImageToImage.MODEL:
         request: ImageEditRequest = WanImageToImage(**{"prompt": None, "image_urls": None, **fields})
@@ -71,7 +77,7 @@ def read_lines(path: Path) -> Iterator[tuple[int, ImageEditRequest | None, list[
     with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:  # a BOM (Notepad) is no line
         for number, line in enumerate(handle, 1):
             if line.strip():
-                request, problems = _request(number, line)
+                request, problems = _request(number, line, path.parent)
                 yield number, request, problems
 
 

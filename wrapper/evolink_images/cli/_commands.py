@@ -20,6 +20,8 @@ from .._arguments import check_seconds
 from .._client import Client
 from .._download import folder_problem
 from .._errors import RequestValidationError, Violation
+from .._file_host import UploadedFile
+from .._local_images import ImageSource
 from .._polling import outcome
 from .._requests import ImageEditRequest, QwenImageEdit, WanImageToImage
 from .._rules import check, validate
@@ -35,10 +37,13 @@ __all__ = [
     "cut",
     "download",
     "edit",
+    "file_quota",
+    "image_source",
     "redact",
     "run_edit",
     "status",
     "task_summary",
+    "upload",
     "validate_only",
 ]
 
@@ -105,11 +110,20 @@ def task_summary(task: Task) -> dict[str, Any]:
     }
 
 
+def image_source(text: str, folder: Path | None = None) -> ImageSource:
+    """An image named on the command line: a URL (anything with ``://``), else a local file (relative to ``folder``)."""
+    if "://" in text:
+        return text
+    path = Path(text).expanduser()
+    return folder / path if folder is not None and not path.is_absolute() else path
+
+
 def build_request(args: argparse.Namespace) -> ImageEditRequest:
     """The request the options describe (not yet validated)."""
+    images = [image_source(text) for text in args.images]
     if args.model == WanImageToImage.MODEL:
-        return WanImageToImage(args.prompt, args.images, n=args.n, callback_url=args.callback_url)
-    request = QwenImageEdit(args.prompt, args.images, callback_url=args.callback_url)
+        return WanImageToImage(args.prompt, images, n=args.n, callback_url=args.callback_url)
+    request = QwenImageEdit(args.prompt, images, callback_url=args.callback_url)
     if args.n is not None:  # refuse it by name, with the request's other problems, rather than drop it
         violation = Violation("n", f"is set to {args.n}", f"{request.model} takes no n")
         raise RequestValidationError([violation, *check(request)])
@@ -159,6 +173,36 @@ def run_edit(session: Session, request: ImageEditRequest, *, out: Path, timeout:
     session.completed, session.out = True, out
     paths = client.download(task, out)
     session.emit_task("\n".join(str(path) for path in paths), task, paths)
+    return 0
+
+
+def upload_summary(uploaded: UploadedFile) -> dict[str, Any]:
+    """An upload as JSON-ready data."""
+    return {
+        "file_url": uploaded.file_url,
+        "expires_at": uploaded.expires_at.isoformat(),
+        "file_id": uploaded.file_id,
+        "size": uploaded.size,
+        "mime_type": uploaded.mime_type,
+        "sha256": uploaded.sha256,
+    }
+
+
+def upload(session: Session, args: argparse.Namespace) -> int:
+    """``upload``: put a local image on EvoLink's file host; print its URL (stdout) and expiry (stderr)."""
+    uploaded = session.client.upload(Path(args.file).expanduser())
+    if not session.as_json:
+        stderr(f"{args.file}: stored until {uploaded.expires_at:%Y-%m-%d %H:%M} UTC (72 h; one slot of the file quota)")
+    session.emit_task(uploaded.file_url, None, upload=upload_summary(uploaded))
+    return 0
+
+
+def file_quota(session: Session, args: argparse.Namespace) -> int:
+    """``file-quota``: the account's file quota (a free read)."""
+    quota = session.client.file_quota()
+    data = {key: getattr(quota, key) for key in ("used_files", "max_files", "remain_files", "user_group")}
+    text = f"{quota.used_files} of {quota.max_files} files held; {quota.remain_files} more fit (uploads last 72 h)"
+    session.emit_task(text, None, quota=data)
     return 0
 
 

@@ -39,16 +39,23 @@ def _fake_server(duration: float, port: int = 0) -> tuple[FakeServer, str, bytes
 
 
 def demo(session: Session, args: argparse.Namespace) -> int:
-    """``demo``: start a fake EvoLink on loopback, serve a sample image, edit it for real, save the results."""
+    """``demo``: a fake EvoLink on loopback; a local picture uploaded, edited for real, the results saved."""
     out = Path(args.out)
-    server, url, image = _fake_server(duration=4.0)
+    server, _, image = _fake_server(duration=4.0)
     with server:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "input.png").write_bytes(image)
+        picture = out / "input.png"
+        picture.write_bytes(image)
         print(f"A fake EvoLink is serving on {server.base_url} (no key, no network).", file=sys.stderr)
-        print(f"Input image: {out / 'input.png'}; asking for {args.n} x {args.prompt!r}.", file=sys.stderr)
-        session.client_factory = lambda: Client(server.fake.api_key, base_url=server.base_url)
-        request = WanImageToImage(args.prompt, [url], n=args.n)
+        print(
+            f"Input image: {picture} (a local file: uploaded first); asking for {args.n} x {args.prompt!r}.",
+            file=sys.stderr,
+        )
+        client = Client(server.fake.api_key, base_url=server.base_url)
+        session.client_factory = lambda: client
+        request = WanImageToImage(args.prompt, [picture], n=args.n)
+        uploaded = client.upload(picture)  # what submit would do; shown here so the demo can say where it went
+        print(f"Uploaded to {uploaded.file_url} (expires {uploaded.expires_at:%Y-%m-%d %H:%M} UTC).", file=sys.stderr)
         return run_edit(session, request, out=out, timeout=60.0)
 
 
@@ -59,6 +66,7 @@ def serve_fake(session: Session, args: argparse.Namespace) -> int:
         print(f"Fake EvoLink on {server.base_url}", flush=True)
         print(f"  API key:      {server.fake.api_key}  (the fake's own; it works nowhere else)", flush=True)
         print(f"  sample image: {sample}", flush=True)
+        print(f"  file host:    {server.base_url}/api/v1/files/ (uploads of local images, the quota)", flush=True)
         print("Ctrl-C (or SIGTERM) stops it.", flush=True)
         signal.signal(signal.SIGTERM, _interrupt)
         try:

@@ -33,7 +33,12 @@ def _request_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, choices=["wan2.5-image-to-image", "qwen-image-edit"])
     parser.add_argument("--prompt", required=True, help="how to edit the images (1 to 2000 characters)")
     parser.add_argument(
-        "--image", dest="images", action="append", required=True, metavar="URL", help="an input image URL (repeat)"
+        "--image",
+        dest="images",
+        action="append",
+        required=True,
+        metavar="URL_OR_FILE",
+        help="an input image: an http(s) URL, or a local JPEG, PNG or WEBP file, uploaded first (repeat)",
     )
     parser.add_argument("--n", type=int, help="images to make, 1 to 4 (wan2.5-image-to-image only)")
     parser.add_argument("--callback-url", help="an https URL on a public host, called when the task ends")
@@ -124,7 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Run every request of a JSON-lines file, at most N tasks in flight; re-run to resume.",
         "evolink-images batch edits.jsonl --out results/ --concurrency 8",
     )
-    batch.add_argument("file", metavar="FILE.jsonl", help='one request per line: {"model": ..., "prompt": ..., ...}')
+    batch.add_argument(
+        "file",
+        metavar="FILE.jsonl",
+        help='one request per line: {"model": ..., "prompt": ..., "image_urls": [URL or a file path relative to'
+        " FILE's folder], ...}",
+    )
     batch.add_argument("--out", required=True, help="where to save the results")
     batch.add_argument("--concurrency", type=int, default=8, help="the most tasks in flight (default 8)")
     batch.add_argument("--journal", help="the resume journal (default: OUT/journal.jsonl)")
@@ -135,6 +145,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="send again, with the same idempotency key, items whose submit an earlier run left uncertain"
         " (if the API ignores the key and a task was made, that item is paid twice)",
     )
+
+    upload = _command(
+        commands,
+        "upload",
+        "Upload a local image to EvoLink's file host; print its URL and when it expires (72 h).",
+        "evolink-images upload photo.jpg",
+    )
+    upload.add_argument("file", metavar="FILE", help="a JPEG, PNG, GIF or WEBP file (at most 100 MB)")
+
+    quota = _command(
+        commands,
+        "file-quota",
+        "Show the account's file quota: uploads held (each until it expires) and how many more fit.",
+        "evolink-images file-quota",
+    )
+    del quota  # no options of its own
 
     serve = _command(
         commands,

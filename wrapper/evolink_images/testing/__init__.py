@@ -1,6 +1,7 @@
 """Test helpers for code that uses evolink-images: a fake EvoLink, its pytest fixture, the spec's schemas.
 
-- ``FakeEvoLink`` (``fake``): the API as a respx/MockTransport handler (``faults``, ``wire``, ``render``);
+- ``FakeEvoLink`` (``fake``): the API and its file host (``file_host``) as a respx/MockTransport
+  handler (``faults``, ``wire``, ``render``);
   it is also the type of the ``fake_evolink`` fixture: ``def test_x(fake_evolink: FakeEvoLink) -> None``.
 - ``FakeClock`` (``clock``), ``TaskPlan``, ``RecordedRequest`` (``record``), and the typed names
   ``Outcome``, ``FaultKind`` and ``Target``.

@@ -7,6 +7,10 @@ through its lifecycle on a controllable clock: ``pending``, ``processing`` with 
 then ``completed`` (result URLs it also serves as real PNG bytes), ``failed`` (with a failure code
 of api-facts.md section 4.2) or ``cancelled``. Faults are injected on demand (``faults.py``).
 
+It is EvoLink's file host too (``file_host.py``): uploads to ``files_api_url`` are stored, counted
+against a quota and served at their ``file_url``, and a task whose first input is an upload (or an
+image hosted with ``host_input``) really edits that image (``render.py``).
+
 Faces: ``handler`` is an httpx/respx side effect (in-process, sync and async clients alike);
 ``server.FakeServer`` serves the same model over HTTP on loopback.
 
@@ -29,6 +33,7 @@ import jsonschema
 
 from .clock import FakeClock
 from .faults import STATUS_FAULTS, TRANSPORT_FAULTS, Fault, FaultKind, Target, apply_fault
+from .file_host import FakeFileHost
 from .images import gradient_png
 from .payloads import catalog_json, catalog_models
 from .record import RecordedRequest, record
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "API_HOST",
     "FAKE_API_KEY",
+    "FILES_API_HOST",
     "FILES_HOST",
     "OUTCOMES",
     "FakeClock",
@@ -54,6 +60,7 @@ __all__ = [
 
 API_HOST = "https://api.evolink.ai"
 FILES_HOST = "https://files.evolink.ai"
+FILES_API_HOST = "https://files-api.evolink.ai"
 FAKE_API_KEY = "sk-evo-fake-0000000000000000"
 _IDEMPOTENCY_KEY_SCHEMA = "#/components/parameters/IdempotencyKey/schema"
 
@@ -113,6 +120,8 @@ class FakeEvoLink:
     clock: Callable[[], float] = field(default_factory=FakeClock)
     base_url: str = API_HOST
     files_url: str = FILES_HOST
+    files_api_url: str = FILES_API_HOST
+    """The file host's API (uploads, the quota); ``FakeServer`` serves it on the API's own origin."""
     plan: TaskPlan = field(default_factory=TaskPlan)
     tasks: dict[str, _Task] = field(default_factory=dict)
     recorded: list[RecordedRequest] = field(default_factory=list)
@@ -128,10 +137,15 @@ class FakeEvoLink:
     """Input images the fake hosts itself, by name, under ``<files_url>/inputs/``."""
     catalog: list[dict[str, Any]] = field(default_factory=catalog_models)
     """The entries of the keyless ``GET /v1/catalog/models`` (edit a ``lifecycle`` to test the live probe)."""
+    file_host: FakeFileHost = field(init=False, repr=False)
+    """The file host's state: ``files`` stored, ``uploads`` and ``refused`` counts, ``max_files``."""
     _faults: list[Fault] = field(default_factory=list)
     _next_plans: list[TaskPlan] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.file_host = FakeFileHost(clock=self.clock, files_url=lambda: self.files_url)
 
     @property
     def created(self) -> int:
@@ -188,6 +202,7 @@ class FakeEvoLink:
         clock = self.clock
         sleep = clock.sleep if isinstance(clock, FakeClock) else None
         transport = httpx.MockTransport(self.handler)
+        options.setdefault("files_base_url", self.files_api_url)
         return Client(self.api_key, base_url=self.base_url, transport=transport, clock=clock, sleep=sleep, **options)
 
     def async_client(self, **options: Any) -> AsyncClient:
@@ -197,6 +212,7 @@ class FakeEvoLink:
         clock = self.clock
         sleep = clock.async_sleep if isinstance(clock, FakeClock) else None
         transport = httpx.MockTransport(self.handler)
+        options.setdefault("files_base_url", self.files_api_url)
         return AsyncClient(
             self.api_key, base_url=self.base_url, transport=transport, clock=clock, sleep=sleep, **options
         )
@@ -221,9 +237,11 @@ class FakeEvoLink:
             return answer
 
     def _api(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> FakeResponse:
-        """Route one API request (under the lock)."""
+        """Route one API or file-host request (under the lock)."""
         path = url[len(self.base_url) :] if url.startswith(self.base_url) else httpx.URL(url).path
         path = path.split("?", 1)[0]
+        if path.startswith("/api/v1/files/") and url.startswith(self.files_api_url):
+            return self._file_api(method, path, headers, body)
         if path == "/v1/images/generations":
             if method != "POST":
                 return error_response(405, "method_not_allowed", "use POST", Allow="POST")
@@ -238,6 +256,26 @@ class FakeEvoLink:
                 return error_response(405, "method_not_allowed", "use GET", Allow="GET")
             return self._authorised(headers) or self._read(httpx.URL(url).path.rsplit("/", 1)[1])
         return error_response(404, "not_found", f"no route for {path}")
+
+    def _file_api(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> FakeResponse:
+        target: Target = "quota" if path.endswith("/quota") else "upload"
+        if headers.get("authorization") != f"Bearer {self.api_key}":
+            return FakeResponse.json(401, {"success": False, "code": 401, "msg": "Invalid or missing API key"})
+        fault = self._fault(target)
+        if fault is not None and not fault.creates_task:
+            return apply_fault(fault, None)
+        answer = self.file_host.handle(method, path, headers, body, self._served)
+        if fault is None:
+            return answer
+        return apply_fault(fault, json.loads(answer.content), answer)
+
+    def _served(self, url: str) -> bytes | None:
+        """The bytes the fake serves at ``url`` (an upload or a hosted input), for the URL upload."""
+        stored = self.file_host.by_url(url)
+        if stored is not None:
+            return stored.data
+        hosted = f"{self.files_url}/inputs/"
+        return self.inputs.get(url[len(hosted) :]) if url.startswith(hosted) else None
 
     def _fault(self, target: Target) -> Fault | None:
         for fault in self._faults:
@@ -354,6 +392,9 @@ class FakeEvoLink:
         folder, _, name = url[len(self.files_url) :].lstrip("/").partition("/")
         if method == "GET" and folder == "inputs" and name in self.inputs:
             return FakeResponse(200, {"content-type": "image/png"}, self.inputs[name])
+        stored = self.file_host.served(name.split("?", 1)[0]) if folder == "uploads" else None
+        if method == "GET" and stored is not None:
+            return FakeResponse(200, {"content-type": stored.mime_type}, stored.data)
         task_id, _, index = name.removesuffix(".png").rpartition("-")
         task = self.tasks.get(task_id)
         if method != "GET" or folder != "results" or task is None or not index.isdigit():
@@ -364,15 +405,17 @@ class FakeEvoLink:
         return apply_fault(fault, None, response) if fault is not None else response
 
     def _result_image(self, task: _Task, index: int) -> bytes:
-        hosted = f"{self.files_url}/inputs/"
-        source = task.image_urls[0]
-        if source.startswith(hosted) and source[len(hosted) :] in self.inputs:
+        source = self._served(task.image_urls[0])
+        if source is not None:
             try:
                 from .render import edit_image
             except ImportError:  # pragma: no cover - Pillow is in the cli and dev extras
                 pass
             else:
-                return edit_image(self.inputs[source[len(hosted) :]], task.prompt, index)
+                try:
+                    return edit_image(source, task.prompt, index)
+                except OSError:  # an upload Pillow cannot decode (a GIF frame it refuses, say)
+                    pass
         return gradient_png(96, 64, f"{task.prompt}#{index}")
 
 

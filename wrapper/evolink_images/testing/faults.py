@@ -28,8 +28,10 @@ __all__ = [
     "apply_fault",
 ]
 
-Target = Literal["POST", "GET", "files"]
-"""Which requests a fault meets: task creations, task reads, or result downloads."""
+Target = Literal["POST", "GET", "files", "upload", "quota"]
+"""Which requests a fault meets: task creations, task reads, result downloads, uploads, or quota reads.
+
+For an upload, ``after_create`` says whether the file is stored all the same (a quota slot used)."""
 TARGETS: frozenset[str] = frozenset(get_args(Target))
 
 FaultKind = Literal[

@@ -1,8 +1,8 @@
 """The pytest plugin importing teams get with ``pip install evolink-images[testing]``.
 
-It provides one fixture, ``fake_evolink``: a ``FakeEvoLink`` answering for ``https://api.evolink.ai``
-and its result host through a respx patch (no network), with ``EVOLINK_API_KEY`` set to the fake's
-key::
+It provides one fixture, ``fake_evolink``: a ``FakeEvoLink`` answering for ``https://api.evolink.ai``,
+its file host (``https://files-api.evolink.ai``) and its result host through a respx patch (no
+network), with ``EVOLINK_API_KEY`` set to the fake's key::
 
     from evolink_images.testing import FakeEvoLink
 
@@ -58,6 +58,7 @@ def fake_evolink(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEvoLink]:
     with respx.mock(assert_all_called=False, assert_all_mocked=False) as router:
         router.route(url__startswith=fake.base_url).mock(side_effect=fake.handler)
         router.route(url__startswith=fake.files_url).mock(side_effect=fake.handler)
+        router.route(url__startswith=fake.files_api_url).mock(side_effect=fake.handler)
         router.route().pass_through()  # every other host: the real transport, untouched
         yield fake
 

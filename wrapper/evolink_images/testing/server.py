@@ -5,8 +5,10 @@ For the demo, the schemathesis command line and clients in other languages:
     with FakeServer() as server:           # picks a free port on 127.0.0.1
         client = Client(server.fake.api_key, base_url=server.base_url)
 
-Result images are served by the same server under ``/files``. The server runs in a background
-thread and on real time (``time.monotonic``) unless given a fake with another clock.
+Result images are served by the same server under ``/files``, and the file host's API (uploads, the
+quota) under ``/api/v1/files/``: the client's ``files_base_url`` defaults to a loopback ``base_url``.
+The server runs in a background thread and on real time (``time.monotonic``) unless given a fake
+with another clock.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class FakeServer:
         self.base_url = f"http://{bound_host!s}:{bound_port}"
         self.fake.base_url = self.base_url
         self.fake.files_url = f"{self.base_url}/files"
+        self.fake.files_api_url = self.base_url
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-evolink", daemon=True)
 
     def start(self) -> FakeServer:

@@ -5,7 +5,9 @@ request constraint violated in turn, an unknown task id), so none can be billed.
 status and error body are checked against what the spec promises. If the API ever accepts one,
 that is a contract break: the probe stops there, at most one task created, and prints its id.
 
-Then it reads the keyless, free model catalog (``catalog.py``): both models must be ``active``.
+Then it reads the keyless, free model catalog (``catalog.py``): both models must be ``active``;
+and it checks the file host (``file_host_probe.py``): a keyed, free quota read, and an upload of a
+text file that must be refused before anything is stored.
 With ``--task-id``, it also reads one task that already exists and checks its body against the
 spec's ``Task`` schema (a read costs nothing).
 
@@ -27,12 +29,15 @@ from typing import Any
 
 import httpx
 
+from evolink_images._addresses import is_loopback_host
 from evolink_images.testing.payloads import qwen_body, wan_body
 from evolink_images.testing.spec import schema_validator
 
 from .catalog import check_catalog
+from .file_host_probe import FILE_PROBES, check_file_host
 
 DEFAULT_BASE_URL = "https://api.evolink.ai"
+DEFAULT_FILES_BASE_URL = "https://files-api.evolink.ai"
 SUBMIT = "/v1/images/generations"
 
 
@@ -86,6 +91,8 @@ def describe(plan: list[Probe], base_url: str) -> str:
         auth = {"key": "with your key", "none": "without a key", "wrong": "with a wrong key"}[probe.auth]
         allowed = "/".join(str(code) for code in sorted(probe.expect))
         lines.append(f"  {number:2}. {probe.method} {probe.path} {auth}: {probe.name} (expects {allowed})")
+    lines.append("Then, on the file host (no credit; nothing may be stored):")
+    lines += [f"  {number:2}. {text}" for number, text in enumerate(FILE_PROBES, len(plan) + 1)]
     return "\n".join(lines)
 
 
@@ -150,9 +157,24 @@ def _task_errors(body: Any) -> list[Any]:
     return list(schema_validator("Task").iter_errors(body))
 
 
+def files_base_url(base_url: str) -> str:
+    """The file host to probe: ``EVOLINK_FILES_BASE_URL``, else EvoLink's.
+
+    When the API is on loopback (a local fake), the API's own origin: the fake serves both, as the
+    client assumes too.
+    """
+    chosen = os.environ.get("EVOLINK_FILES_BASE_URL", "").strip()
+    if chosen:
+        return chosen
+    return base_url if is_loopback_host(httpx.URL(base_url).host) else DEFAULT_FILES_BASE_URL
+
+
 def run_live(base_url: str, key: str, task_id: str | None = None) -> tuple[list[str], list[str]]:
     """Run every live check; return ``(failures, warnings)``."""
     failures = run(PLAN, base_url, key)
+    lines, file_failures = check_file_host(files_base_url(base_url), key)
+    print("\n".join(lines))
+    failures += [f"file host: {failure}" for failure in file_failures]
     findings = check_catalog(base_url)
     for finding in findings:
         print(f"{_MARKS[finding.level]} catalog: {finding}")
@@ -191,7 +213,8 @@ def probe(*, live: bool, base_url: str, task_id: str | None) -> int:
         print(f"\nNot sent: the live probe needs {' and '.join(missing)}.", file=sys.stderr)
         return 2
     failures, warnings = run_live(base_url, key, task_id)
-    print(json.dumps({"sent": len(PLAN), "failures": failures, "warnings": warnings}, indent=2))
+    sent = len(PLAN) + 3  # and the file host's quota (twice) and its upload
+    print(json.dumps({"sent": sent, "failures": failures, "warnings": warnings}, indent=2))
     return 1 if failures else 0
 
 

@@ -13,6 +13,7 @@ from evolink_images.testing.payloads import catalog_models, task_json
 from evolink_images.testing.server import FakeServer
 
 from .catalog import CATALOG_PATH, check_catalog, judge_catalog
+from .file_host_probe import QUOTA_PATH, UPLOAD_PATH, check_file_host
 from .live_probe import PLAN, check_task, main, probe, run
 
 
@@ -129,4 +130,57 @@ def test_the_whole_live_probe_passes_against_a_loopback_api_and_warns_on_depreca
     assert "WARN catalog: wan2.5-image-to-image: deprecated" in out
     assert "FAIL catalog: qwen-image-edit: retired" in out
     assert f"ok   task {task_id} read and checked against the spec" in out
+    assert "ok   file host: a text file refused: HTTP 200" in out
     assert fake.api_key not in out
+    assert fake.file_host.uploads == 0  # the text file was refused before it was stored
+
+
+def test_the_file_host_probe_reads_the_quota_with_the_key_and_sees_a_text_file_refused() -> None:
+    fake = FakeEvoLink()
+    with FakeServer(fake) as server:
+        lines, failures = check_file_host(server.base_url, fake.api_key)
+    assert failures == []
+    assert lines == ["ok   file host: quota read (used 0)", "ok   file host: a text file refused: HTTP 200"]
+    quota_reads = [seen for seen in fake.recorded if seen.path == QUOTA_PATH]
+    assert len(quota_reads) == 2
+    assert all(seen.authorized for seen in quota_reads)
+    [upload] = [seen for seen in fake.recorded if seen.path == UPLOAD_PATH]
+    assert upload.authorized
+    assert fake.file_host.refused == 1
+    assert fake.file_host.uploads == 0
+
+
+def _host(stores: bool, quota_status: int = 200) -> Any:
+    used = [0]
+
+    def send(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if path == QUOTA_PATH:
+            body = {"success": True, "code": 200, "msg": "ok", "data": {"used_files": used[0], "max_files": 100}}
+            return httpx.Response(quota_status, json=body)
+        if stores:
+            used[0] += 1
+            data = {"file_id": "file_1", "file_url": "https://files.evolink.ai/u/probe.txt"}
+            return httpx.Response(200, json={"success": True, "code": 200, "msg": "ok", "data": data})
+        return httpx.Response(200, json={"success": False, "code": 40002, "msg": "file type not allowed"})
+
+    return send
+
+
+def test_a_file_host_that_stores_a_text_file_is_a_failure_naming_the_file() -> None:
+    _, failures = check_file_host("https://files.example.invalid", "sk-evo-x", send=_host(stores=True))
+    assert len(failures) == 1
+    assert "stored a text file (file_id 'file_1'" in failures[0]
+
+
+def test_a_quota_read_that_fails_or_breaks_the_spec_is_a_failure() -> None:
+    _, failures = check_file_host("https://files.example.invalid", "sk-evo-x", send=_host(False, quota_status=401))
+    assert failures == ["the quota read: expected HTTP 200, got 401"]
+
+    def junk(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if path == QUOTA_PATH:
+            return httpx.Response(200, json={"data": {"used_files": 1}})
+        return httpx.Response(401, json={"success": False, "code": 401, "msg": "bad key"})
+
+    _, failures = check_file_host("https://files.example.invalid", "sk-evo-x", send=junk)
+    assert failures[0].startswith("the quota read breaks the spec: 'success' is a required property")
+    assert "refused the key (HTTP 401)" in failures[1]
