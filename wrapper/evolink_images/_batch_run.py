@@ -9,7 +9,8 @@ raised): nothing new is submitted from that moment (a worker checks before the `
 that precedes each POST, again once that record is durable, taking it back to ``pending`` if the
 batch stopped meanwhile, and before each wait); submits already on the wire get a second to record
 their task; every wait is abandoned within that second (async: cancelled and awaited, the submits
-shielded until then; threads: left to die with the process, their journal writes refused). The
+shielded until then; threads: left behind, their journal writes refused, their waits ended at
+their next sleep by ``SyncIO.stop``, so none polls on after ``run_many`` returned). The
 journal then holds exactly what is known, and every item the run started and did not finish is
 still reported (``on_result``), in the state the journal holds for it, so counts add up.
 """
