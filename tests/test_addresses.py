@@ -59,3 +59,31 @@ def test_a_huge_host_is_not_echoed_whole() -> None:
     problem = host_problem("a." * 500_000 + "localhost")
     assert problem is not None
     assert len(problem) < 200
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("[64:ff9b::7f00:1]", "loopback address 127.0.0.1"),  # NAT64 (RFC 6052) to loopback
+        ("[64:ff9b::a9fe:a9fe]", "non-public address 169.254.169.254"),  # NAT64 to the metadata service
+        ("[64:ff9b::a00:1]", "non-public address 10.0.0.1"),
+        ("[2002:7f00:1::]", "loopback address 127.0.0.1"),  # 6to4 (RFC 3056) carrying loopback
+        ("[2002:a9fe:a9fe::1]", "non-public address 169.254.169.254"),
+        ("[64:ff9b:1::a00:1]", "local-use NAT64 address"),  # RFC 8215: the operator's, never public
+    ],
+)
+def test_ipv6_that_carries_an_internal_ipv4_address_is_internal(host: str, reason: str) -> None:
+    problem = host_problem(host)
+    assert problem is not None
+    assert reason in problem
+
+
+@pytest.mark.parametrize("host", ["[64:ff9b::808:808]", "[2002:808:808::1]"])
+def test_ipv6_that_carries_a_public_ipv4_address_is_public(host: str) -> None:
+    assert host_problem(host) is None
+
+
+def test_ipv6_carrying_loopback_does_not_count_as_a_loopback_base_url() -> None:
+    # Only a real loopback host earns the loopback base URL's leniency (internal result hosts, plain http).
+    assert not is_loopback_host("[2002:7f00:1::]")
+    assert not is_loopback_host("[64:ff9b::7f00:1]")

@@ -3,7 +3,8 @@
 Hosts are read the way resolvers and browsers (the WHATWG URL standard) read them, so that the
 classic tricks do not slip through: percent-escapes (``%31%32%37.0.0.1``, ``localhost%2e``),
 full-width and other IDNA-mapped characters, decimal, octal and hexadecimal IPv4 (``2130706433``,
-``0177.0.0.1``, ``0x7f.1``), IPv4-mapped IPv6 (``::ffff:127.0.0.1``), ``localhost`` with trailing
+``0177.0.0.1``, ``0x7f.1``), IPv6 that carries an IPv4 address (mapped ``::ffff:127.0.0.1``, 6to4
+``2002:7f00:1::``, NAT64 ``64:ff9b::7f00:1``: the IPv4 address decides), ``localhost`` with trailing
 dots or in capitals, and userinfo (``https://good@10.0.0.1``: the host is ``10.0.0.1``). A host
 that cannot be normalised (``xn--``, a bad escape) is refused, never guessed at.
 
@@ -62,6 +63,21 @@ def parse_ip(host: str) -> IPAddress | None:
         return ipaddress.ip_address(bare.split("%", 1)[0])
     except ValueError:
         return _parse_legacy_ipv4(bare)
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+"""RFC 6052's well-known NAT64 prefix: a translator connects to the IPv4 address in the last 32 bits."""
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+"""RFC 8215's NAT64 prefix for local use: what it reaches is the operator's to decide, never public."""
+
+
+def _carried_ipv4(ip: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address reaches through mapping, 6to4 or NAT64; else ``ip`` itself."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return ip
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.ipv4_mapped or ip.sixtofour or ip
 
 
 def _shown(host: str) -> str:
@@ -134,8 +150,11 @@ def host_problem(host: str) -> str | None:
     ip = parse_ip(host)
     if ip is None:
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _NAT64_LOCAL:
+        return f"points at the local-use NAT64 address {ip} (written {_shown(host)})"
+    ip = _carried_ipv4(ip)
+    if ip.is_loopback:
+        return f"points at the loopback address {ip} (written {_shown(host)})"
     if not ip.is_global or ip.is_multicast:
         return f"points at the non-public address {ip} (written {_shown(host)})"
     return None
