@@ -111,6 +111,22 @@ class TestSchedule:
         assert self.schedule.next_delay(seen, 105) == 4  # 5 s of work at most; 9 s needed at least
         assert self.schedule.next_delay(evidence((10, "pending", 0), (11, "processing", 0), estimate=30), 11) == 8
 
+    def test_the_first_working_reading_brings_the_next_poll_forward_when_its_progress_says_the_end_is_near(
+        self,
+    ) -> None:
+        # 20% in the 3 s since the last pending reading: at least 6.7%/s, so done within 12 s more; half
+        # of that (the far fraction) beats the 9 s the estimate alone would give (0.3 x 60 - 3, capped).
+        assert self.schedule.next_delay(evidence((3, "processing", 20), estimate=60), 3) == pytest.approx(6)
+        assert self.schedule.next_delay(evidence((3, "processing", 0), estimate=60), 3) == pytest.approx(9)
+        # The demo's task: 38% after 1.5 s of a 4 s estimate is polled again at the floor, not in 6 s.
+        assert self.schedule.next_delay(evidence((1.5, "processing", 38), estimate=4), 1.5) == 1.5
+
+    def test_a_first_step_that_stalls_past_the_end_it_implied_leaves_the_estimate_in_charge(self) -> None:
+        seen = evidence((3, "processing", 20), estimate=60)  # at least 6.7%/s: done by 15 s if even
+        assert self.schedule.next_delay(seen, 9) == pytest.approx(3)  # half the 6 s it leaves
+        assert self.schedule.next_delay(seen, 16) == pytest.approx(2)  # past it: the estimate's 18 - 16
+        assert self.schedule.next_delay(seen, 30) == 6  # past both: polled evenly, not at the floor
+
     def test_a_queued_task_sleeps_three_tenths_of_its_estimate(self) -> None:
         assert self.schedule.next_delay(evidence(estimate=30), 0) == 9
         assert self.schedule.next_delay(evidence((40, "pending", 0), estimate=30), 40) == 9

@@ -5,6 +5,8 @@
 - Queue time is not work: the work clock starts when the task is last seen ``pending``.
 - The expected end comes from the progress *rate* between readings whose progress differs, never
   from the creation time. A rate is extrapolated at most as far ahead as the work already seen.
+  The first working reading alone may only bring the next poll forward: the work began after the
+  last ``pending`` reading, so its progress means a rate at least that fast if progress is even.
 - While that rate puts the end far, it sleeps half the time left; near it, down to
   ``min_interval``; past it (a stall), the sleep grows back to ``max_interval``. Once progress has
   gone backwards (noise, or a restart), a rate backs no sleep longer than a blind one.
@@ -61,6 +63,8 @@ class Evidence:
     """Polls made so far, failed ones included."""
     regressed: bool = False
     """Progress went backwards at least once: a rate from such readings backs no long sleep."""
+    left_queue: Reading | None = None
+    """The last ``pending`` reading before work was seen (progress 0 then): the work began after it."""
 
     def add(self, reading: Reading) -> None:
         """Record a reading. Queue time is not work: the work clock starts when ``pending`` ends."""
@@ -68,6 +72,8 @@ class Evidence:
             self.pending_at = reading.at
         elif self.work_from is None:
             self.work_from = self.started if self.pending_at is None else self.pending_at
+            if self.pending_at is not None:
+                self.left_queue = Reading(self.pending_at, "pending", 0)
             self.changes.append(reading)
         elif reading.progress != self.changes[-1].progress:
             self.regressed = self.regressed or reading.progress < self.changes[-1].progress
@@ -176,6 +182,10 @@ class PollSchedule:
             if evidence.regressed:  # progress that went backwards is noise, not a rate to sleep on
                 return min(far, self.blind_cap)
             return min(far, max(self.rate_horizon * worked, self.max_interval))
+        return min(self._blind(evidence, worked, estimate), self._first_step(evidence, now))
+
+    def _blind(self, evidence: Evidence, worked: float, estimate: float | None) -> float:
+        """The sleep when no rate is known: from the estimate, else as if overdue."""
         if estimate:
             before_any_end = self.estimate_trust * estimate - worked
             if before_any_end > self.resolution:
@@ -184,6 +194,24 @@ class PollSchedule:
             # (a burst at the estimate, or a back-off after it, measured worse on the benchmark).
             return self.max_interval
         return self._overdue(worked)
+
+    def _first_step(self, evidence: Evidence, now: float) -> float:
+        """A sooner poll after the first working reading, when the progress it shows says the end is near.
+
+        The work began after the last ``pending`` reading, so the progress made since then means a rate
+        at least that fast if progress is even: half the time it leaves. It only ever shortens a sleep:
+        progress that stalls after its first step costs a poll or two, never lag.
+        """
+        start = evidence.left_queue
+        if len(evidence.changes) != 1 or start is None:
+            return self.far_cap
+        first = evidence.changes[0]
+        if first.progress <= 0 or first.at <= start.at:
+            return self.far_cap
+        rate = first.progress / (first.at - start.at)
+        left = first.at + (100 - first.progress) / rate - now
+        # Past that end, progress has stalled (or was never even): the estimate decides, as before.
+        return self.far_fraction * left if left > self.resolution else self.far_cap
 
     def _overdue(self, overdue: float) -> float:
         return min(self.min_interval + self.overdue_growth * overdue, self.max_interval)
