@@ -248,7 +248,7 @@ class AdversaryServer:
         self.state = state or State()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.state = self.state
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:

@@ -29,6 +29,7 @@ from evolink_images import (
     Client,
     JournalDamagedError,
     JournalWarning,
+    PollSchedule,
     RequestValidationError,
     WaitTimeoutError,
     WanImageToImage,
@@ -148,20 +149,19 @@ def test_a_python_wait_timeout_is_a_wait_timeout_error_and_stays_submitted(
     assert sum(server.state.snapshot()["posts"].values()) == 1
 
 
-@pytest.mark.parametrize("code", [402, 429, 503])
 def test_an_error_that_proves_no_task_exists_leaves_the_item_to_be_sent_by_a_rerun(
-    server: AdversaryServer, tmp_path: Path, code: int
+    server: AdversaryServer, tmp_path: Path
 ) -> None:
-    items = [line(f"[{code}] x")]
+    items = [line(f"[{code}] x") for code in (401, 402, 403, 429, 503)]
     src = write(tmp_path / "in.jsonl", items)
     first = batch(server.url, src, "--out", tmp_path / "out")
     assert first.rc == 3, first
-    assert "1 not finished" in first.out, first
+    assert "5 not finished" in first.out, first
     server.state.refuse.clear()
     second = batch(server.url, src, "--out", tmp_path / "out")
     assert second.rc == 0, second
-    assert server.state.snapshot()["created"] == {wire(items[0]): 1}
-    assert len(pngs(tmp_path / "out")) == 1
+    assert server.state.snapshot()["created"] == {wire(item): 1 for item in items}
+    assert len(pngs(tmp_path / "out")) == 5
 
 
 def test_a_refused_connection_leaves_every_item_to_be_sent_by_a_rerun(server: AdversaryServer, tmp_path: Path) -> None:
@@ -236,10 +236,10 @@ def test_identical_lines_are_separate_items_each_paid_once(server: AdversaryServ
 
 
 def test_two_runs_of_the_same_list_use_different_idempotency_keys(server: AdversaryServer, tmp_path: Path) -> None:
-    items = [line("k1"), line("k2")]
-    src = write(tmp_path / "in.jsonl", items)
-    assert batch(server.url, src, "--out", tmp_path / "one").rc == 0
-    assert batch(server.url, src, "--out", tmp_path / "two").rc == 0
+    requests = [WanImageToImage(prompt=p, image_urls=[IMAGE]) for p in ("k1", "k2")]
+    with Client(api_key=KEY, base_url=server.url) as client:
+        for journal in ("one", "two"):
+            assert all(r.ok for r in client.run_many(requests, journal=tmp_path / journal))
     keys = server.state.snapshot()["keys"]
     all_keys = [k for ks in keys.values() for k in ks]
     assert len(set(all_keys)) == 4, keys
@@ -326,44 +326,41 @@ def test_a_journal_that_is_a_folder_is_a_clear_error_before_any_post(server: Adv
     assert server.state.snapshot()["posts"] == {}
 
 
-@pytest.mark.parametrize("tail", [b'{"item": "abc', b"\xff\xfe\x00garbage", b'{"item":"x","state":"sub'])
-def test_a_torn_last_journal_line_is_dropped_with_a_warning(
-    server: AdversaryServer, tmp_path: Path, tail: bytes
-) -> None:
+def test_a_torn_last_journal_line_is_dropped_with_a_warning(server: AdversaryServer, tmp_path: Path) -> None:
     items = [line("t1"), line("t2")]
     src = write(tmp_path / "in.jsonl", items)
     assert batch(server.url, src, "--out", tmp_path / "out").rc == 0
     journal = tmp_path / "out" / "journal.jsonl"
-    with journal.open("ab") as handle:
-        handle.write(tail)
-    again = batch(server.url, src, "--out", tmp_path / "out")
-    assert again.rc == 0, again
-    assert "torn" in again.err.lower() or "warning" in again.err.lower(), again
+    for tail in (b'{"item": "abc', b"\xff\xfe\x00garbage", b'{"item":"x","state":"sub'):
+        with journal.open("ab") as handle:
+            handle.write(tail)
+        again = batch(server.url, src, "--out", tmp_path / "out")
+        assert again.rc == 0, (tail, again)
+        assert "torn" in again.err.lower(), (tail, again)
     assert max(server.state.snapshot()["posts"].values()) == 1
 
 
-@pytest.mark.parametrize(
-    "junk", [b"this is not json\n", b"\xff\xfe\xfd\n", b'{"item": 5, "state": []}\n', b"[1,2,3]\n", b"\n"]
-)
 def test_damage_before_the_last_line_is_refused_with_its_line_number_and_nothing_sent(
-    server: AdversaryServer, tmp_path: Path, junk: bytes
+    server: AdversaryServer, tmp_path: Path
 ) -> None:
     items = [line("d1"), line("d2")]
     src = write(tmp_path / "in.jsonl", items)
     assert batch(server.url, src, "--out", tmp_path / "out").rc == 0
     journal = tmp_path / "out" / "journal.jsonl"
-    lines = journal.read_bytes().splitlines(keepends=True)
-    journal.write_bytes(b"".join(lines[:2]) + junk + b"".join(lines[2:]))
+    whole = journal.read_bytes()
+    lines = whole.splitlines(keepends=True)
     write(src, [*items, line("d3")])
-    again = batch(server.url, src, "--out", tmp_path / "out")
-    if junk == b"\n":  # a blank line (a hand edit) records nothing: it is no damage
-        assert again.rc == 0, again
-        assert sum(server.state.snapshot()["posts"].values()) == 3
-        return
-    assert again.rc == 2, again
-    assert "line 3" in again.err, again
-    assert "Traceback" not in again.err
+    for junk in (b"this is not json\n", b"\xff\xfe\xfd\n", b'{"item": 5, "state": []}\n', b"[1,2,3]\n"):
+        journal.write_bytes(b"".join(lines[:2]) + junk + b"".join(lines[2:]))
+        again = batch(server.url, src, "--out", tmp_path / "out")
+        assert again.rc == 2, (junk, again)
+        assert "line 3" in again.err, (junk, again)
+        assert "Traceback" not in again.err
     assert sum(server.state.snapshot()["posts"].values()) == 2
+    journal.write_bytes(b"".join(lines[:2]) + b"\n" + b"".join(lines[2:]))  # a blank line records nothing
+    again = batch(server.url, src, "--out", tmp_path / "out")
+    assert again.rc == 0, again
+    assert sum(server.state.snapshot()["posts"].values()) == 3
 
 
 def test_a_python_torn_journal_warns_and_damage_raises_before_sending(server: AdversaryServer, tmp_path: Path) -> None:
@@ -386,10 +383,20 @@ def test_a_python_torn_journal_warns_and_damage_raises_before_sending(server: Ad
 
 
 def test_an_estimated_time_string_never_deadlocks_a_batch(server: AdversaryServer, tmp_path: Path) -> None:
-    items = [line(f"[est-str] {i}") for i in range(5)]
-    src = write(tmp_path / "in.jsonl", items)
-    run = batch(server.url, src, "--out", tmp_path / "out", "--concurrency", "5", budget=20)
-    assert run.rc == 0, run
+    import threading
+
+    requests = [WanImageToImage(prompt=f"[est-str] {i}", image_urls=[IMAGE]) for i in range(5)]
+    quick = PollSchedule(min_interval=0.1, max_interval=0.3)  # no estimate: the default waits 6 s to poll
+    results: list[Any] = []
+    with Client(api_key=KEY, base_url=server.url, poll_schedule=quick) as client:
+        runner = threading.Thread(
+            target=lambda: results.extend(client.run_many(requests, concurrency=2, journal=tmp_path / "j")),
+            daemon=True,
+        )
+        runner.start()
+        runner.join(15)
+    assert not runner.is_alive(), "the batch deadlocked"
+    assert [r.ok for r in results] == [True] * 5, results
 
 
 class _Boom(httpx.BaseTransport):
@@ -679,7 +686,7 @@ def test_a_line_edited_into_nonsense_while_the_batch_runs_stops_it_with_a_summar
     src = write(tmp_path / "in.jsonl", items)
     env = dict(os.environ, EVOLINK_API_KEY=KEY, EVOLINK_BASE_URL=server.url)
     proc = subprocess.Popen(  # noqa: S603 - the project's own console script
-        [*CLI, "batch", str(src), "--out", str(tmp_path / "out"), "--concurrency", "2"],
+        [*CLI, "batch", str(src), "--out", str(tmp_path / "out"), "--concurrency", "4"],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
