@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from ._disk_index import DiskIndex
 from ._errors import EvoLinkError, RequestValidationError, Violation
 from ._local_images import LocalImage
 from ._requests import ImageEditRequest, to_api_body
@@ -81,13 +82,13 @@ class Feed:
 
     Args:
         requests: the requests.
-        named: compute identities (only a journal needs them; they cost a counter per distinct request).
+        named: compute identities (only a journal needs them; they cost a counter per distinct request,
+            kept on disk).
     """
 
     def __init__(self, requests: Iterable[ImageEditRequest], *, named: bool) -> None:
         self._lock = threading.Lock()
-        self._named = named
-        self._counts: dict[str, int] = {}
+        self._counts: DiskIndex | None = DiskIndex() if named else None
         self.read = 0
         self.exhausted = False
         self.source_error: BaseException | None = None
@@ -99,11 +100,10 @@ class Feed:
 
     def _item(self, index: int, request: ImageEditRequest) -> Item:
         canonical, error = _prepare(index, request)
-        if canonical is None or not self._named:
+        if canonical is None or self._counts is None:
             return Item(index, request, "", error)
         digest = content_digest(canonical)
-        occurrence = self._counts.get(digest, 0) + 1
-        self._counts[digest] = occurrence
+        occurrence = self._counts.increment(digest)
         return Item(index, request, f"{digest}#{occurrence}", error)
 
     def next(self) -> Item | None:

@@ -43,6 +43,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from ._disk_index import DiskIndex
 from ._errors import EvoLinkError
 
 __all__ = [
@@ -107,8 +108,8 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.entries: dict[str, int] = {}
-        """Each item's last record, packed by ``_entry``."""
+        self.entries = DiskIndex()
+        """Each item's last record, packed by ``_entry``: on disk, so a million items cost no memory."""
         self.uploads: dict[str, dict[str, Any]] = {}
         """Each recorded upload's last line, by the SHA-256 of its bytes."""
         self.made_for: str | None = None
@@ -120,6 +121,7 @@ class Journal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         except OSError as error:
+            self.entries.close()
             raise JournalError(f"cannot open the journal {self.path}: {error.strerror or error}") from None
         try:
             if not stat.S_ISREG(os.fstat(self._fd).st_mode):  # a FIFO would hang the load, a device never end it
@@ -128,6 +130,7 @@ class Journal:
             self._size = self._load()
         except BaseException:
             os.close(self._fd)
+            self.entries.close()
             raise
         self._writer = threading.Thread(target=self._write_loop, name="evolink-journal", daemon=True)
         self._writer.start()
@@ -143,7 +146,7 @@ class Journal:
     def _load(self) -> int:
         """Read every record; drop a torn last line; write the header of a new journal. Return the size.
 
-        Read a chunk at a time, so a journal of a million items costs its index, never its size.
+        Read a chunk at a time, so a journal of a million items costs neither its size nor its index in memory.
         """
         end = number = 0  # the offset after the last whole line; lines read
         tail = b""
@@ -229,7 +232,7 @@ class Journal:
 
     def record(self, item: str) -> dict[str, Any] | None:
         """The last record of ``item`` (marking it as matched by this run's input), or None."""
-        entry = self.entries.get(item)
+        entry = self._entry_of(item)
         if entry is None:
             return None
         self.entries[item] = entry | 1
@@ -238,8 +241,14 @@ class Journal:
 
     def state_of(self, item: str) -> str | None:
         """The last state recorded for ``item``, or None."""
-        entry = self.entries.get(item)
+        entry = self._entry_of(item)
         return None if entry is None else STATES[(entry >> 1) & 7]
+
+    def _entry_of(self, item: str) -> int | None:
+        try:
+            return self.entries.get(item)
+        except ValueError:  # closed: a worker the stopped batch left behind learns it, as a write would
+            raise self._failure() from None
 
     def _read_at(self, offset: int) -> bytes:
         chunks = []
@@ -254,9 +263,8 @@ class Journal:
 
     def unmatched(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Entries that no item of this run's input matched, with their last record."""
-        for item, entry in list(self.entries.items()):
-            if not entry & 1:
-                yield item, json.loads(self._read_at(entry >> 4))
+        for item, entry in self.entries.where_bit_clear(1):
+            yield item, json.loads(self._read_at(entry >> 4))
 
     def write(self, item: str, state: str, **fields: Any) -> Future[None]:
         """Queue a record; the future is set once it is durable (or fails with ``JournalError``)."""
@@ -351,3 +359,4 @@ class Journal:
             self._queue.put(_STOP)
         self._writer.join()
         os.close(self._fd)
+        self.entries.close()
