@@ -521,10 +521,12 @@ def test_the_journal_holds_submitting_with_the_posts_own_key_before_the_post_the
             at_post.append((journal_records(journal)[-1], request.headers.get("idempotency-key")))
 
     [result] = run_many(kind, fake, REQUESTS[:1], journal=journal, save_to=out, intercept=read_the_journal_at_the_post)
-    assert result.ok and result.task is not None
+    assert result.ok
+    assert result.task is not None
     identity = item_identity(REQUESTS[0], 1)
     [(before_post, key)] = at_post
-    assert key is not None and key.startswith("evolink-batch-")
+    assert key is not None
+    assert key.startswith("evolink-batch-")
     assert before_post == {"item": identity, "state": "submitting", "index": 0, "idempotency_key": key}
     records = journal_records(journal)
     assert [(record["item"], record["state"], record["index"]) for record in records] == [

@@ -367,6 +367,10 @@ EXTRA_LIMIT = "a mapping of undocumented field names to JSON values"
             make(WAN, image_urls=["x" * 61]),
             [("image_urls[0]", f"'{'x' * 56}... is not an absolute http(s) URL", URLS_LIMIT)],
         ),
+        (  # a repr of 61 characters: one past the 60 shown whole
+            make(WAN, image_urls=["x" * 59]),
+            [("image_urls[0]", f"'{'x' * 56}... is not an absolute http(s) URL", URLS_LIMIT)],
+        ),
         (
             make(WAN, image_urls=["x" * 58]),
             [("image_urls[0]", f"'{'x' * 58}' is not an absolute http(s) URL", URLS_LIMIT)],
