@@ -85,6 +85,8 @@ def test_a_huge_host_is_not_echoed_whole() -> None:
         ("1.2.3.4.", "1.2.3.4"),
         ("[::1].", None),
         ("1..3.4", None),
+        ("1.2.3.4.0", None),  # five parts: no address, however small the last
+        ("1.2.3.4.5", None),
         ("1.2.3.-4", None),
         ("08", None),
         ("0xg", None),
