@@ -85,7 +85,11 @@ def test_a_huge_host_is_not_echoed_whole() -> None:
         ("1.2.3.4.", "1.2.3.4"),
         ("[::1].", None),
         ("1..3.4", None),
-        ("1.2.3.4.0", None),  # five parts: no address, however small the last
+        ("1.2.3.4.0", None),
+        ("1.0xff.3.4", "1.255.3.4"),  # a legacy form: 255 is the largest middle part
+        ("1.0x100.3.4", None),
+        ("0xff.1", "255.0.0.1"),
+        ("1.2.3.-1", None),  # five parts: no address, however small the last
         ("1.2.3.4.5", None),
         ("1.2.3.-4", None),
         ("08", None),
