@@ -67,7 +67,7 @@ def test_an_invalid_request_is_an_item_with_its_validation_error_and_no_identity
 
 
 def test_something_that_is_not_a_request_is_an_item_that_cannot_be_sent() -> None:
-    [item] = drain(Feed(iter([object()]), named=True))  # type: ignore[list-item]
+    [item] = drain(Feed(iter([object()]), named=True))  # type: ignore[arg-type]
     assert isinstance(item.error, RequestValidationError)
     [violation] = item.error.violations
     assert violation.field == "request"
