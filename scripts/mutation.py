@@ -23,8 +23,8 @@ blocks.
 
 Each mutant runs the test files listed for its module in ``TESTS`` (the whole suite for a module not
 listed) with ``-x``, in a process forked from one that has already imported pytest and the heavy
-libraries. It is killed when a test fails or the run outruns its timeout (three times the module's
-baseline plus ten seconds). Mutants listed in ``scripts/mutation-equivalent.txt`` (one id and a
+libraries, without the pytest plugins those files do not use. It is killed when a test fails or
+the run outruns its timeout (three times the module's baseline plus ten seconds). Mutants listed in ``scripts/mutation-equivalent.txt`` (one id and a
 reason per line) change no behaviour: they are not run and are left out of the score. Survivors are
 written to ``mutation-survivors.txt`` (not kept in git).
 """
@@ -431,6 +431,17 @@ def scratch_package() -> Iterator[Path]:
         yield project / "wrapper"
 
 
+def unused_plugins(tests: list[str]) -> list[str]:
+    """``-p no:...`` for the plugins that ``tests`` do not use: loading them is most of a run's start-up."""
+    if not tests:
+        return []  # the whole suite: every plugin
+    texts = [(ROOT / path).read_text(encoding="utf-8") for path in tests]
+    unused = ["schemathesis", "pytest_cov"]
+    if not any("hypothesis" in text for text in texts):
+        unused.append("hypothesispytest")
+    return [option for name in unused for option in ("-p", f"no:{name}")]
+
+
 def run_tests(wrapper: Path, tests: list[str], timeout: float) -> tuple[bool, float]:
     """Run ``tests`` in a forked child against ``wrapper``; return (failed or timed out, seconds)."""
     start = time.monotonic()
@@ -449,7 +460,7 @@ def run_tests(wrapper: Path, tests: list[str], timeout: float) -> tuple[bool, fl
             sys.dont_write_bytecode = True
             import pytest
 
-            code = int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", *tests]))
+            code = int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", *unused_plugins(tests), *tests]))
         finally:
             os._exit(code)
     deadline = start + timeout

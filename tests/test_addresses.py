@@ -177,3 +177,25 @@ def test_normalising_lowers_case_decodes_escapes_and_maps_full_width_digits() ->
     assert normalise_host("\uff11\uff12\uff17.0.0.1") == "127.0.0.1"
     assert normalise_host("[FE80::1]") == "[fe80::1]"
     assert normalise_host("xn--bcher-kva.example") == "xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize(
+    ("host", "problem"),
+    [
+        ("[v1.x]", "host '[v1.x]' is not a valid IPv6 address"),  # brackets mean IPv6, even without a colon
+        ("X::1", "host 'X::1' is not a valid IPv6 address"),
+        ("www.xn--.example", "host 'www.xn--.example' is not a valid domain name"),  # any label, not just the first
+    ],
+)
+def test_a_host_that_cannot_be_read_is_refused_whatever_it_resembles(host: str, problem: str) -> None:
+    assert host_problem(host) == problem
+
+
+def test_an_ipv6_zone_is_ignored_up_to_its_first_percent_sign() -> None:
+    assert parse_ip("fe80::1%a%b") == ipaddress.ip_address("fe80::1")
+    assert parse_ip("[fe80::1%]") == ipaddress.ip_address("fe80::1")
+
+
+@pytest.mark.parametrize(("host", "loopback"), [("example.com", False), ("%ff", False), ("xn--.localhostX", False)])
+def test_a_name_or_a_host_that_cannot_be_read_is_not_loopback_and_never_crashes(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback

@@ -71,3 +71,17 @@ def test_a_one_character_key_is_cut_without_holding_anything_back(chunks: list[b
     assert b"".join(out) == b"x<redacted>x"
     assert all(out)  # each chunk handed over at once
     assert stream.finish() == b""
+
+
+def test_a_two_character_key_holds_back_one_byte_and_hands_over_the_rest_of_each_chunk() -> None:
+    stream = Redactor("ab").stream()
+    assert stream.feed(b"xxxa") == b"xxx"
+    assert stream.feed(b"b") == b"<redacted"
+    assert stream.feed(b"y") == b">"
+    assert stream.finish() == b"y"
+
+
+def test_a_key_split_after_its_first_byte_never_leaks_that_byte() -> None:
+    stream = Redactor("ab").stream()
+    assert stream.feed(b"a") == b""
+    assert stream.feed(b"b") + stream.finish() == b"<redacted>"
