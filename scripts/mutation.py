@@ -24,9 +24,10 @@ blocks.
 Each mutant runs the test files listed for its module in ``TESTS`` (the whole suite for a module not
 listed) with ``-x``, in a process forked from one that has already imported pytest and the heavy
 libraries, without the pytest plugins those files do not use. It is killed when a test fails or
-the run outruns its timeout (three times the module's baseline plus ten seconds). Mutants listed in ``scripts/mutation-equivalent.txt`` (one id and a
-reason per line) change no behaviour: they are not run and are left out of the score. Survivors are
-written to ``mutation-survivors.txt`` (not kept in git).
+the run outruns its timeout (three times the module's baseline plus ten seconds). Mutants listed in
+``scripts/mutation-equivalent.txt`` (one id and a reason per line) change no behaviour: they are not
+run and are left out of the score. Survivors are written to ``mutation-survivors.txt`` (not kept in
+git).
 """
 
 from __future__ import annotations
