@@ -5,14 +5,24 @@ The expected numbers are written here (the README's documented defaults), never 
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import time
+from typing import Any
 
 import httpx
 import pytest
 
-from evolink_images._retry import CallOptions, RetryPolicy, _Attempts, call_options, parse_retry_after
+from evolink_images._retry import (
+    AsyncRetryTransport,
+    CallOptions,
+    RetryPolicy,
+    RetryTransport,
+    _Attempts,
+    call_options,
+    parse_retry_after,
+)
 from evolink_images._wire.deadline import DeadlineExceeded
 from evolink_images._wire.guard import CAP, DEADLINE
 
@@ -185,3 +195,90 @@ def test_each_retry_is_logged_with_its_number_method_path_wait_and_cause(caplog:
         "retry 1/2 of GET /v1/tasks/t in 0.50 s after 500",
         "retry 2/2 of GET /v1/tasks/t in 1.00 s after ReadTimeout",
     ]
+
+
+def test_a_policy_shows_and_compares_by_its_numbers_never_by_its_jitter_function() -> None:
+    assert repr(RetryPolicy()) == "RetryPolicy(max_retries=2, backoff_base=0.5, backoff_cap=8.0, retry_after_cap=60.0)"
+    assert RetryPolicy(jitter=lambda: 0.0) == RetryPolicy(jitter=lambda: 1.0)
+    assert RetryPolicy(max_retries=3) != RetryPolicy()
+
+
+def test_retries_alone_set_in_call_options_apply() -> None:
+    with call_options(max_retries=4):
+        assert current() == CallOptions(4, None, None)
+
+
+def test_an_attempt_with_half_a_second_left_is_sent_with_half_a_second() -> None:
+    with call_options(deadline=10.0):
+        attempts = attempts_for("GET", now=9.5)
+    attempts.prepare()
+    assert attempts.request.extensions["timeout"] == {"connect": 0.5, "read": 0.5, "write": 0.5, "pool": 0.5}
+
+
+class Inner(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Answers 500 then 200, keeping each request's extensions and each response; counts closes."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self.responses: list[httpx.Response] = []
+        self.closed = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(dict(request.extensions))
+        response = httpx.Response(500 if len(self.seen) == 1 else 200, stream=httpx.ByteStream(b"{}"))
+        self.responses.append(response)
+        return response
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return self.handle_request(request)
+
+    def close(self) -> None:
+        self.closed += 1
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+def send(kind: str, inner: Inner, clock: float = 0.0) -> httpx.Response:
+    request = httpx.Request("GET", "https://api.evolink.ai/v1/tasks/t", extensions={"timeout": {"read": 30.0}})
+    if kind == "sync":
+        transport = RetryTransport(inner, RetryPolicy(jitter=lambda: 0.0), sleep=lambda _: None, clock=lambda: clock)
+        response = transport.handle_request(request)
+        transport.close()
+        return response
+
+    async def nap(_: float) -> None:
+        return None
+
+    async def main() -> httpx.Response:
+        transport = AsyncRetryTransport(inner, RetryPolicy(jitter=lambda: 0.0), sleep=nap, clock=lambda: clock)
+        response = await transport.handle_async_request(request)
+        await transport.aclose()
+        return response
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_each_attempt_of_a_transport_carries_the_deadline_and_a_retried_answer_is_closed(kind: str) -> None:
+    inner = Inner()
+    with call_options(deadline=5.0, max_body=77):
+        response = send(kind, inner)
+    assert response.status_code == 200
+    assert len(inner.seen) == 2
+    for extensions in inner.seen:
+        assert extensions[CAP] == 77
+        assert extensions["timeout"] == {"read": 5.0, "connect": 5.0, "write": 5.0, "pool": 5.0}
+        assert DEADLINE in extensions
+    first, last = inner.responses
+    assert first.is_closed
+    assert not last.is_closed
+    assert inner.closed == 1  # closing the transport closes the one it wraps
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_transport_sends_nothing_once_the_deadline_has_passed(kind: str) -> None:
+    inner = Inner()
+    with call_options(deadline=5.0), pytest.raises(DeadlineExceeded):
+        send(kind, inner, clock=5.0)
+    assert inner.seen == []
