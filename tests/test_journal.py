@@ -6,6 +6,7 @@ import datetime
 import errno
 import json
 import os
+import stat
 import time
 import types
 from pathlib import Path
@@ -379,3 +380,51 @@ def test_a_failed_write_breaks_the_journal_for_good_and_keeps_only_what_was_ackn
     journal.close()
     assert [record["item"] for record in lines_of(path)[1:]] == ["a#1"]
     assert path.read_bytes().endswith(b"\n")
+
+
+def counting_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Patch the journal's ``os`` so each fsync is recorded as "file" or "folder"."""
+    synced: list[str] = []
+    counting = types.SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
+
+    def fsync(fd: int) -> None:
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        os.fsync(fd)
+
+    counting.fsync = fsync
+    monkeypatch.setattr(_journal, "os", counting)
+    return synced
+
+
+def test_a_new_journal_fsyncs_its_header_then_its_folder_and_each_record_before_acknowledging_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced = counting_fsyncs(monkeypatch)
+    with Journal(tmp_path / "j.jsonl") as journal:
+        assert synced == ["file", "folder"]
+        journal.write("a#1", "pending").result()
+        assert synced == ["file", "folder", "file"]
+    with Journal(tmp_path / "j.jsonl"):
+        assert synced == ["file", "folder", "file"]  # an existing journal: nothing written
+
+
+def test_a_torn_line_is_cut_off_durably(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "j.jsonl"
+    Journal(path).close()
+    size = path.stat().st_size
+    with path.open("ab") as handle:
+        handle.write(b'{"item"')
+    synced = counting_fsyncs(monkeypatch)
+    with pytest.warns(JournalWarning):
+        Journal(path).close()
+    assert synced == ["file"]
+    assert path.stat().st_size == size
+
+
+def test_a_new_journal_is_readable_by_all_and_writable_by_its_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        Journal(tmp_path / "j.jsonl").close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "j.jsonl").stat().st_mode) == 0o644
