@@ -1,0 +1,159 @@
+"""Task failures pinned to the vendor's causes (api-facts.md section 4.2), and the messages a caller reads.
+
+The codes are written here as the vendor documents them, never read from ``_task.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from evolink_images import Task
+from evolink_images._errors import TaskCancelledError, TaskFailedError, WaitTimeoutError
+from evolink_images._task import TaskErrorInfo, TaskUsage, failure_cause
+
+REQUEST_CODES = [
+    "content_policy_violation",
+    "invalid_parameters",
+    "image_processing_error",
+    "image_dimension_mismatch",
+    "request_cancelled",
+]
+SERVICE_CODES = [
+    "generation_failed_no_content",
+    "service_error",
+    "generation_timeout",
+    "resource_exhausted",
+    "quota_exceeded",
+    "service_unavailable",
+    "resource_not_found",
+    "unknown_error",
+]
+
+
+@pytest.mark.parametrize("code", REQUEST_CODES)
+def test_a_failure_caused_by_the_request_is_not_retryable(code: str) -> None:
+    assert failure_cause(code) == "request"
+    info = TaskErrorInfo.from_json({"code": code, "message": "m"})
+    assert info == TaskErrorInfo(code=code, message="m", cause="request")
+    assert info.retryable is False
+
+
+@pytest.mark.parametrize("code", SERVICE_CODES)
+def test_a_failure_caused_by_the_service_is_retryable(code: str) -> None:
+    assert failure_cause(code) == "service"
+    info = TaskErrorInfo.from_json({"code": code})
+    assert info is not None
+    assert info.retryable is True
+
+
+@pytest.mark.parametrize("code", [None, "", "new_code_2027", "CONTENT_POLICY_VIOLATION"])
+def test_an_undocumented_or_missing_code_has_an_unknown_cause(code: str | None) -> None:
+    assert failure_cause(code) == "unknown"
+    assert TaskErrorInfo(code=code, message=None, cause="unknown").retryable is False
+
+
+@pytest.mark.parametrize(("value", "code"), [(500, "500"), (True, None), ("x", "x"), (2.5, None), (None, None)])
+def test_an_error_code_is_text_an_integer_made_text_or_nothing(value: Any, code: str | None) -> None:
+    info = TaskErrorInfo.from_json({"code": value, "message": 7})
+    assert info is not None
+    assert (info.code, info.message) == (code, None)
+
+
+@pytest.mark.parametrize("junk", [None, "failed", ["code"], 5])
+def test_an_error_member_that_is_not_an_object_is_no_error(junk: Any) -> None:
+    assert TaskErrorInfo.from_json(junk) is None
+
+
+def failed(error: Any = None, **extra: Any) -> Task:
+    body = {"id": "task-unified-7", "status": "failed", **extra}
+    if error is not None:
+        body["error"] = error
+    return Task.from_dict(body)
+
+
+@pytest.mark.parametrize(
+    ("error", "message", "cause"),
+    [
+        (
+            {"code": "content_policy_violation", "message": "nsfw"},
+            "task task-unified-7 failed: content_policy_violation: nsfw"
+            " (the request itself was refused: retrying it unchanged will fail again)",
+            "request",
+        ),
+        (
+            {"code": "service_error", "message": "busy"},
+            "task task-unified-7 failed: service_error: busy (the service failed: the same request may succeed later)",
+            "service",
+        ),
+        (
+            {"code": "brand_new"},
+            "task task-unified-7 failed: brand_new:  (the cause is unknown)",
+            "unknown",
+        ),
+        (None, "task task-unified-7 failed: no code:  (the cause is unknown)", "unknown"),
+    ],
+)
+def test_a_failed_task_error_says_the_code_the_original_message_and_whether_retrying_helps(
+    error: Any, message: str, cause: str
+) -> None:
+    raised = TaskFailedError(failed(error))
+    assert str(raised) == message
+    assert raised.cause == cause
+    assert raised.task_id == "task-unified-7"
+    assert raised.code == (error or {}).get("code")
+    assert raised.message == ((error or {}).get("message") or "")
+
+
+def test_a_cancelled_task_error_names_the_task() -> None:
+    task = Task.from_dict({"id": "task-unified-8", "status": "cancelled"})
+    raised = TaskCancelledError(task)
+    assert str(raised) == "task task-unified-8 was cancelled"
+    assert (raised.task, raised.task_id) == (task, "task-unified-8")
+
+
+def test_a_wait_timeout_says_where_the_task_was_and_how_to_resume() -> None:
+    task = Task.from_dict({"id": "task-unified-9", "status": "processing", "progress": 40})
+    raised = WaitTimeoutError(task, 12.5)
+    assert str(raised) == (
+        "task task-unified-9 was still processing (40%) after 12.5 s; it goes on: resume with wait('task-unified-9')"
+    )
+    assert raised.timeout == 12.5
+
+
+def test_a_parsed_task_keeps_usage_created_and_model() -> None:
+    task = Task.from_dict(
+        {
+            "id": "t",
+            "status": "completed",
+            "created": 1757156493,
+            "model": "qwen-image-edit",
+            "usage": {"billing_rule": "per_call", "credits_reserved": 1, "credits_used": 1.0, "user_group": "default"},
+            "task_info": {"estimated_time": 30},
+            "results": ["https://files.example/a.png"],
+        }
+    )
+    assert (task.created, task.model, task.estimated_time) == (1757156493, "qwen-image-edit", 30.0)
+    assert task.usage == TaskUsage(
+        billing_rule="per_call", credits_reserved=1.0, credits_used=1.0, user_group="default"
+    )
+    assert task.is_terminal
+    assert task.is_completed
+
+
+@pytest.mark.parametrize(
+    ("status", "terminal"),
+    [
+        ("completed", True),
+        ("failed", True),
+        ("cancelled", True),
+        ("pending", False),
+        ("processing", False),
+        ("x", False),
+    ],
+)
+def test_exactly_the_three_documented_end_states_are_terminal(status: str, terminal: bool) -> None:
+    task = Task.from_dict({"id": "t", "status": status})
+    assert task.is_terminal is terminal
+    assert task.is_completed is (status == "completed")
