@@ -451,9 +451,11 @@ def run_tests(wrapper: Path, tests: list[str], timeout: float) -> tuple[bool, fl
         code = 3
         try:
             os.setsid()
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, 1)
-            os.dup2(null, 2)
+            log = os.open(wrapper.parent / "pytest.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            stdin = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(stdin, 0)
             os.environ["PYTHONPATH"] = f"{wrapper}{os.pathsep}{ROOT / 'generated'}"
             os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
             os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
@@ -461,7 +463,9 @@ def run_tests(wrapper: Path, tests: list[str], timeout: float) -> tuple[bool, fl
             sys.dont_write_bytecode = True
             import pytest
 
-            code = int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", *unused_plugins(tests), *tests]))
+            # Its own temporary folder: other pytest sessions on the machine prune the shared one.
+            options = ["-x", "-q", "-p", "no:cacheprovider", f"--basetemp={wrapper.parent / 'pytest-tmp'}"]
+            code = int(pytest.main([*options, *unused_plugins(tests), *tests]))
         finally:
             os._exit(code)
     deadline = start + timeout
@@ -521,9 +525,10 @@ def main(argv: list[str]) -> int:
     with scratch_package() as wrapper:
         for module in modules:
             tests = [path for path in TESTS.get(module, []) if (ROOT / path).exists()] or []
-            failed, baseline = run_tests(wrapper, tests, timeout=1800)
+            failed, baseline = run_tests(wrapper, tests, timeout=900)
             if failed:
                 print(f"{module}: its tests fail without any mutant ({' '.join(tests) or 'the whole suite'}): skipped")
+                print((wrapper.parent / "pytest.log").read_text(encoding="utf-8", errors="replace")[-3000:])
                 broken.append(module)
                 continue
             timeout = 3 * baseline + 10
