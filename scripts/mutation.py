@@ -451,6 +451,8 @@ def run_tests(wrapper: Path, tests: list[str], timeout: float) -> tuple[bool, fl
         code = 3
         try:
             os.setsid()
+            # A shell starts a background job with SIGINT ignored; the Ctrl-C tests need Python's handler.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             log = os.open(wrapper.parent / "pytest.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(log, 1)
             os.dup2(log, 2)
