@@ -60,14 +60,14 @@ TESTS: dict[str, list[str]] = {
     "_preflight": ["tests/test_preflight.py", "tests/test_clients.py"],
     "_wire/redaction": ["tests/test_redaction.py", "tests/test_wire.py", "tests/test_secrets.py"],
     "_retry": ["tests/test_retry_policy.py", "tests/test_retry.py"],
-    "_journal": ["tests/test_journal.py", "tests/test_batch.py"],  # and the crash attacks, too slow to run per mutant
+    "_journal": ["tests/test_journal.py", "tests/test_journal_files.py", "tests/test_batch.py"],  # not the slow crash attacks
     "_batch": ["tests/test_batch_flow.py", "tests/test_batch.py", "tests/test_journal.py"],
     "_batch_feed": ["tests/test_batch_feed.py", "tests/test_batch.py", "tests/test_journal.py"],
     "_batch_run": ["tests/test_batch.py", "tests/test_journal.py", "tests/test_batch_cli.py"],
     "_polling": ["tests/test_polling.py"],
     "_download": ["tests/test_downloads.py"],
-    "_errors": ["tests/test_errors.py", "tests/test_clients.py", "tests/test_task.py"],
-    "_task": ["tests/test_task.py", "tests/test_answers.py", "tests/test_clients.py"],
+    "_errors": ["tests/test_task_failures.py", "tests/test_errors.py", "tests/test_clients.py", "tests/test_task.py"],
+    "_task": ["tests/test_task_failures.py", "tests/test_task.py", "tests/test_answers.py", "tests/test_clients.py"],
     "_wire/decoding": ["tests/test_wire.py"],
     "_wire/guard": ["tests/test_wire.py"],
     "_wire/deadline": ["tests/test_wire.py", "tests/test_retry.py", "tests/test_polling.py"],
