@@ -60,7 +60,8 @@ TESTS: dict[str, list[str]] = {
     "_preflight": ["tests/test_preflight.py", "tests/test_clients.py"],
     "_wire/redaction": ["tests/test_redaction.py", "tests/test_wire.py", "tests/test_secrets.py"],
     "_retry": ["tests/test_retry_policy.py", "tests/test_retry.py"],
-    "_journal": ["tests/test_journal.py", "tests/test_journal_files.py", "tests/test_batch.py"],  # not the slow crash attacks
+    # Not the crash attacks (tests/test_batch_attacks.py): real processes, too slow to run per mutant.
+    "_journal": ["tests/test_journal.py", "tests/test_journal_files.py", "tests/test_batch.py"],
     "_batch": ["tests/test_batch_flow.py", "tests/test_batch.py", "tests/test_journal.py"],
     "_batch_feed": ["tests/test_batch_feed.py", "tests/test_batch.py", "tests/test_journal.py"],
     "_batch_run": ["tests/test_batch.py", "tests/test_journal.py", "tests/test_batch_cli.py"],

@@ -50,3 +50,17 @@ def test_a_program_that_never_closes_its_journal_still_exits(tmp_path: Path) -> 
         [sys.executable, "-c", code, str(tmp_path / "j.jsonl")], capture_output=True, text=True, timeout=30, check=False
     )
     assert (result.returncode, result.stdout) == (0, "written\n")
+
+
+def test_a_header_that_cannot_be_written_says_which_journal_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evolink_images import JournalError, _journal
+
+    from .test_journal import _FillingDisk
+
+    monkeypatch.setattr(_journal, "os", _FillingDisk(room=0))
+    path = tmp_path / "j.jsonl"
+    with pytest.raises(JournalError) as caught:
+        Journal(path)
+    assert str(caught.value) == f"cannot write the journal {path}: No space left on device"
