@@ -64,3 +64,18 @@ def test_a_header_that_cannot_be_written_says_which_journal_and_why(
     with pytest.raises(JournalError) as caught:
         Journal(path)
     assert str(caught.value) == f"cannot write the journal {path}: No space left on device"
+
+
+@pytest.mark.parametrize("size", [4095, 4096, 4097, 8192])
+def test_a_record_ending_at_or_around_a_4_kib_boundary_is_read_back_whole(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "j.jsonl"
+    empty = len('{"item":"a#1","state":"finished","note":""}')
+    note = "x" * (size - empty)
+    with Journal(path) as journal:
+        journal.write("a#1", "finished", note=note).result()
+        journal.write("b#1", "pending").result()
+    lines = path.read_bytes().split(b"\n")
+    assert len(lines[1]) == size
+    with Journal(path) as journal:
+        assert journal.record("a#1") == {"item": "a#1", "state": "finished", "note": note}
+        assert journal.record("b#1") == {"item": "b#1", "state": "pending"}
