@@ -62,7 +62,12 @@ TESTS: dict[str, list[str]] = {
     "_retry": ["tests/test_retry_policy.py", "tests/test_retry.py"],
     # Not the crash attacks (tests/test_batch_attacks.py): real processes, too slow to run per mutant.
     "_journal": ["tests/test_journal.py", "tests/test_journal_files.py", "tests/test_batch.py"],
-    "_batch": ["tests/test_batch_flow.py", "tests/test_batch_results.py", "tests/test_batch.py", "tests/test_journal.py"],
+    "_batch": [
+        "tests/test_batch_flow.py",
+        "tests/test_batch_results.py",
+        "tests/test_batch.py",
+        "tests/test_journal.py",
+    ],
     "_batch_feed": ["tests/test_batch_feed.py", "tests/test_batch.py", "tests/test_journal.py"],
     "_batch_run": ["tests/test_batch.py", "tests/test_journal.py", "tests/test_batch_cli.py"],
     "_polling": ["tests/test_polling.py"],

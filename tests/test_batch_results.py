@@ -15,8 +15,9 @@ def test_a_result_built_with_only_its_index_and_request_is_a_fresh_finished_succ
 
 
 def test_a_result_is_ok_only_when_done() -> None:
-    for outcome in ("failed", "uncertain", "unfinished"):
-        assert not BatchResult(0, REQUEST, outcome=outcome).ok  # type: ignore[arg-type]
+    assert not BatchResult(0, REQUEST, outcome="failed").ok
+    assert not BatchResult(0, REQUEST, outcome="uncertain").ok
+    assert not BatchResult(0, REQUEST, outcome="unfinished").ok
 
 
 def test_progress_counts_no_uncertain_nor_unfinished_items_unless_told() -> None:
