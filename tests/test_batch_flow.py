@@ -428,3 +428,39 @@ def test_a_429_halves_the_limit_once_per_congestion_and_successes_raise_it_one_a
     one = AdaptiveLimit(1)
     one.rate_limited()
     assert one.limit == 1
+
+
+def test_after_a_raise_the_limit_needs_as_many_new_successes_as_its_new_value() -> None:
+    limit = AdaptiveLimit(8)
+    limit.rate_limited()
+    for _ in range(4):
+        limit.succeeded()
+    assert limit.limit == 5
+    for _ in range(4):
+        limit.succeeded()
+    assert limit.limit == 5
+    limit.succeeded()
+    assert limit.limit == 6
+
+
+def test_a_successful_submit_counts_toward_raising_the_limit() -> None:
+    limit = AdaptiveLimit(4, limit=1)
+    _, result = drive(None, settings(limit=limit), [task("pending"), task()])
+    assert result.ok
+    assert limit.limit == 2
+
+
+def test_a_submit_refused_by_validation_fails_the_item_as_finished_not_uncertain() -> None:
+    from evolink_images import RequestValidationError
+    from evolink_images._errors import Violation
+
+    refused = RequestValidationError([Violation("image_urls[0]", "is 100x100 px", "each side within [360, 5000] px")])
+    steps, result = drive(None, settings(), [refused])
+    assert kinds(steps) == ["Acquire", "Record:submitting", "Submit", "Record:finished", "Release"]
+    assert (result.outcome, result.state, result.error) == ("failed", "finished", refused)
+
+
+def test_a_status_below_500_proves_no_task_was_created() -> None:
+    refused = status_error(APIStatusError, 499)
+    _, result = drive(None, settings(), [refused])
+    assert (result.outcome, result.state) == ("unfinished", "pending")
