@@ -110,3 +110,16 @@ def test_an_extra_body_that_is_not_json_is_refused_as_such(extra: dict[str, Any]
     assert isinstance(item.error, RequestValidationError)
     [violation] = item.error.violations
     assert violation.field == "extra_body"
+
+
+def test_an_extra_body_that_validates_but_cannot_be_written_canonically_is_refused_with_the_reason() -> None:
+    mixed_keys = WanImageToImage("x", ["https://example.com/a.png"], extra_body={"seed": {1: "a", "b": 2}})
+    [item] = drain(Feed([mixed_keys], named=True))
+    assert item.identity == ""
+    assert isinstance(item.error, RequestValidationError)
+    [violation] = item.error.violations
+    assert (violation.field, violation.problem, violation.limit) == (
+        "extra_body",
+        "cannot be sent as JSON (TypeError: '<' not supported between instances of 'str' and 'int')",
+        "JSON values only (str, number, list, dict)",
+    )
