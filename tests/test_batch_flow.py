@@ -464,3 +464,11 @@ def test_a_status_below_500_proves_no_task_was_created() -> None:
     refused = status_error(APIStatusError, 499)
     _, result = drive(None, settings(), [refused])
     assert (result.outcome, result.state) == ("unfinished", "pending")
+
+
+def test_a_limit_started_below_its_ceiling_rises_after_as_many_successes_as_its_value() -> None:
+    limit = AdaptiveLimit(4, limit=2)
+    limit.succeeded()
+    assert limit.limit == 2
+    limit.succeeded()
+    assert limit.limit == 3
