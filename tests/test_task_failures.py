@@ -157,3 +157,59 @@ def test_exactly_the_three_documented_end_states_are_terminal(status: str, termi
     task = Task.from_dict({"id": "t", "status": status})
     assert task.is_terminal is terminal
     assert task.is_completed is (status == "completed")
+
+
+def test_an_error_about_a_task_it_does_not_name_adds_the_id_and_how_to_resume() -> None:
+    from evolink_images._errors import EvoLinkError
+
+    assert str(EvoLinkError("the poll failed", task_id="task-unified-3")) == (
+        "the poll failed (task task-unified-3; resume with wait('task-unified-3'))"
+    )
+    assert str(EvoLinkError("task task-unified-3 broke", task_id="task-unified-3")) == "task task-unified-3 broke"
+    assert str(EvoLinkError("plain")) == "plain"
+    bare = EvoLinkError("x", task_id="t")
+    bare.args = ()
+    assert str(bare) == " (task t; resume with wait('t'))"
+
+
+def test_a_validation_error_lists_each_violation_with_its_limit() -> None:
+    from evolink_images import RequestValidationError
+    from evolink_images._errors import Violation
+
+    error = RequestValidationError(
+        [Violation("n", "is 5", "an integer from 1 to 4"), Violation("prompt", "has 0", "1")]
+    )
+    assert str(error) == (
+        "2 problem(s) with the request; nothing was sent:\n"
+        "  - n: is 5 (limit: an integer from 1 to 4)\n"
+        "  - prompt: has 0 (limit: 1)"
+    )
+
+
+def test_an_error_that_may_have_created_a_task_says_so_and_one_that_did_not_says_nothing() -> None:
+    import httpx
+
+    from evolink_images._errors import APIConnectionError, APIResponseError, APIStatusError
+
+    assert str(APIConnectionError("dropped", task_may_exist=True)) == (
+        "dropped; a task may have been created (and billed) all the same:"
+        " check your recent tasks before submitting again"
+    )
+    assert str(APIConnectionError("refused")) == "refused"
+    assert APIConnectionError("refused").task_may_exist is False
+    response = httpx.Response(502, request=httpx.Request("POST", "https://api.evolink.ai/v1/images/generations"))
+    assert APIResponseError("bad", response=response).task_may_exist is False
+    assert APIResponseError("bad", response=response).status_code == 502
+    assert APIResponseError("cut", response=None).status_code is None
+    assert APIStatusError("HTTP 502", response=response).task_may_exist is False
+
+
+@pytest.mark.parametrize(
+    ("status", "name"),
+    [(400, "BadRequestError"), (413, "PayloadTooLargeError"), (429, "RateLimitError"), (499, "APIStatusError"),
+     (500, "InternalServerError"), (502, "InternalServerError"), (418, "APIStatusError")],
+)  # fmt: skip
+def test_each_status_has_its_error_class_and_every_5xx_is_a_server_error(status: int, name: str) -> None:
+    from evolink_images._errors import status_error_class
+
+    assert status_error_class(status).__name__ == name
