@@ -213,3 +213,80 @@ def test_each_status_has_its_error_class_and_every_5xx_is_a_server_error(status:
     from evolink_images._errors import status_error_class
 
     assert status_error_class(status).__name__ == name
+
+
+@pytest.mark.parametrize(
+    ("progress", "seen"),
+    [(0, 0), (-1, 0), (1, 1), (99, 99), (100, 100), (101, 100), (100.0, 100), (-0.5, 0), (float("nan"), 0)],
+)
+def test_progress_keeps_every_value_from_0_to_100_and_clamps_one_past_either_end(progress: Any, seen: int) -> None:
+    assert Task.from_dict({"id": "t", "status": "processing", "progress": progress}).progress == seen
+
+
+@pytest.mark.parametrize(
+    ("estimate", "seen"),
+    [(1, 1.0), (0.5, 0.5), (2**63 - 1, float(2**63 - 1)), (2**63, None), (-(2**63) + 1, None), (2**62, float(2**62))],
+)
+def test_an_estimate_is_any_positive_number_below_2_to_the_63(estimate: Any, seen: float | None) -> None:
+    task = Task.from_dict({"id": "t", "status": "pending", "task_info": {"estimated_time": estimate}})
+    assert task.estimated_time == seen
+
+
+def test_credits_are_read_from_integers_near_the_64_bit_limits() -> None:
+    usage = TaskUsage.from_json({"credits_reserved": -(2**63) + 1, "credits_used": 2**63})
+    assert usage == TaskUsage(credits_reserved=float(-(2**63) + 1), credits_used=None)
+    assert TaskUsage.from_json({"credits_reserved": -(2**63)}) == TaskUsage(credits_reserved=None)
+
+
+def test_a_body_that_is_a_mapping_but_not_a_dict_is_read_too() -> None:
+    from types import MappingProxyType
+
+    task = Task.from_dict(MappingProxyType({"id": "t", "status": "failed", "error": MappingProxyType({"code": "x"})}))
+    assert task.error is not None
+    assert task.error.code == "x"
+
+
+def test_a_task_built_by_hand_is_pending_and_compares_by_its_fields_not_its_body_or_request_id() -> None:
+    task = Task(id="t")
+    assert (task.status, task.progress, task.results, task.error, task.raw) == ("pending", 0, (), None, {})
+    assert Task(id="t", raw={"x": 1}, request_id="r1") == Task(id="t", raw={"y": 2}, request_id="r2")
+    assert "raw" not in repr(task)
+
+
+def test_a_task_built_by_hand_turns_into_the_apis_shape_with_its_error_and_estimate() -> None:
+    task = Task(
+        id="t",
+        status="failed",
+        error=TaskErrorInfo(code="service_error", message="busy", cause="service"),
+        estimated_time=30.0,
+        created=5,
+        model="qwen-image-edit",
+    )
+    body = {
+        "id": "t",
+        "status": "failed",
+        "progress": 0,
+        "error": {"code": "service_error", "message": "busy"},
+        "task_info": {"estimated_time": 30.0},
+        "created": 5,
+        "model": "qwen-image-edit",
+    }
+    assert task.to_dict() == body
+    assert Task(id="t", model="模型").to_json() == '{"id": "t", "status": "pending", "progress": 0, "model": "模型"}'
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([1], "a task is a JSON object, not list"),
+        ({"status": "pending"}, "the body has no task id"),
+        ({"id": "t1"}, "task t1 has no status"),
+        ({"id": "t1", "status": "completed", "results": "x"}, "task t1 has results that are not a list of URLs"),
+    ],
+)
+def test_a_body_that_cannot_be_acted_on_says_exactly_why(body: Any, message: str) -> None:
+    from evolink_images._errors import MalformedTaskError
+
+    with pytest.raises(MalformedTaskError) as caught:
+        Task.from_dict(body)
+    assert caught.value.message == message
