@@ -503,3 +503,77 @@ def test_unmatched_uncertain_entries_are_reported_with_their_idempotency_keys(ki
         handle.write(item_identity(REQUESTS[9], 1), "submitting", idempotency_key=key).result()
     with pytest.warns(JournalWarning, match=f"1 submitting.*idempotency keys: {key}"):
         run_many(kind, fake, REQUESTS[:1], journal=journal)
+
+
+def journal_records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()[1:]]
+
+
+def test_the_journal_holds_submitting_with_the_posts_own_key_before_the_post_then_each_later_state(
+    kind: str, tmp_path: Path
+) -> None:
+    fake = FakeEvoLink(plan=TaskPlan(duration=5))
+    journal, out = tmp_path / "journal.jsonl", tmp_path / "out"
+    at_post: list[tuple[dict[str, Any], str | None]] = []
+
+    def read_the_journal_at_the_post(request: httpx.Request) -> None:
+        if request.method == "POST":
+            at_post.append((journal_records(journal)[-1], request.headers.get("idempotency-key")))
+
+    [result] = run_many(kind, fake, REQUESTS[:1], journal=journal, save_to=out, intercept=read_the_journal_at_the_post)
+    assert result.ok
+    assert result.task is not None
+    identity = item_identity(REQUESTS[0], 1)
+    [(before_post, key)] = at_post
+    assert key is not None
+    assert key.startswith("evolink-batch-")
+    assert before_post == {"item": identity, "state": "submitting", "index": 0, "idempotency_key": key}
+    records = journal_records(journal)
+    assert [(record["item"], record["state"], record["index"]) for record in records] == [
+        (identity, "submitting", 0),
+        (identity, "submitted", 0),
+        (identity, "finished", 0),
+        (identity, "saved", 0),
+    ]
+    assert records[1]["task_id"] == result.task.id
+    assert records[1]["task"]["status"] == "pending"
+    assert records[2]["task"]["status"] == records[3]["task"]["status"] == "completed"
+    assert records[3]["files"] == [str(path) for path in result.files]
+
+
+def test_a_post_cut_off_leaves_submitting_in_the_journal_and_the_rerun_resends_that_same_key_only_when_asked(
+    kind: str, tmp_path: Path
+) -> None:
+    fake = FakeEvoLink(plan=TaskPlan(duration=5))
+    journal = tmp_path / "journal.jsonl"
+    keys: list[str | None] = []
+
+    def cut_off_the_first_post(request: httpx.Request) -> None:
+        if request.method == "POST":
+            keys.append(request.headers.get("idempotency-key"))
+            if len(keys) == 1:
+                raise httpx.ReadTimeout("the answer never came", request=request)
+
+    [first] = run_many(kind, fake, REQUESTS[:1], journal=journal, intercept=cut_off_the_first_post)
+    assert (first.outcome, first.state) == ("uncertain", "submitting")
+    [written] = journal_records(journal)  # read back what the code wrote, not what a test wrote
+    assert written == {
+        "item": item_identity(REQUESTS[0], 1),
+        "state": "submitting",
+        "index": 0,
+        "idempotency_key": keys[0],
+    }
+    [again] = run_many(kind, fake, REQUESTS[:1], journal=journal, intercept=cut_off_the_first_post)
+    assert (again.outcome, again.resumed, again.idempotency_key) == ("uncertain", True, keys[0])
+    assert len(keys) == 1  # not resent without resend_uncertain
+    [resent] = run_many(
+        kind, fake, REQUESTS[:1], journal=journal, intercept=cut_off_the_first_post, resend_uncertain=True
+    )
+    assert resent.ok
+    assert keys == [keys[0], keys[0]]
+    assert [record["state"] for record in journal_records(journal)] == [
+        "submitting",
+        "submitting",
+        "submitted",
+        "finished",
+    ]

@@ -1,0 +1,595 @@
+"""Mutation testing of ``wrapper/evolink_images/``: does the suite notice small changes to the code?
+
+    scripts/mutation                    # every module (long: see the README for the run time)
+    scripts/mutation _rules _addresses  # only these modules (a path under the package, no ".py")
+    scripts/mutation --list _rules      # print the mutants, run nothing
+    scripts/mutation --survivors _rules # re-run only the mutants that survived the last run
+
+Why a driver of its own and not mutmut: mutmut 3 (3.8.1 read) derives each mutant's module name from
+its file path with only a leading ``src/`` stripped, so ``wrapper/evolink_images/_rules.py`` becomes
+``wrapper.evolink_images._rules`` and no test is ever associated with a mutant; it also mutates only
+function bodies (not the module-level tables and dataclass defaults where this package keeps its
+limits) and its in-process trampolines miss the CLI tests' subprocesses.
+
+Each mutant is one change to one module's syntax tree, unparsed into a scratch copy of the package
+that ``PYTHONPATH`` puts first (subprocesses included; the working tree is never touched). The
+operators: comparison swaps (``<`` to ``<=``, ``==`` to ``!=``, ``in`` to ``not in``, ...), ``and``
+to ``or`` and back, arithmetic swaps (``+``/``-``, ``*``/``/``, ``//``/``*``), ``not`` and unary
+minus removed, numbers +1 and -1, ``True``/``False`` swapped, strings (f-string text included)
+wrapped in ``XX``, ``return x`` to ``return None``, and a call made as a statement deleted. All of
+the module is mutated (constants, tables, dataclass defaults, default arguments); not mutated:
+docstrings, annotations and typing-only constructs, decorators, ``__all__`` and ``if TYPE_CHECKING``
+blocks.
+
+Each mutant runs the test files listed for its module in ``TESTS`` (the whole suite for a module not
+listed) with ``-x``, in a process forked from one that has already imported pytest and the heavy
+libraries, without the pytest plugins those files do not use. It is killed when a test fails or
+the run outruns its timeout (three times the module's baseline plus ten seconds). Mutants listed in
+``scripts/mutation-equivalent.txt`` (one id and a reason per line) change no behaviour: they are not
+run and are left out of the score. Survivors are written to ``mutation-survivors.txt`` (not kept in
+git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import copy
+import importlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "wrapper" / "evolink_images"
+EQUIVALENT_FILE = ROOT / "scripts" / "mutation-equivalent.txt"
+SURVIVORS_FILE = ROOT / "mutation-survivors.txt"
+
+# The test files that exercise each module (module: its path under the package, without ".py").
+# A module not listed runs the whole suite (the testpaths), which is slow.
+TESTS: dict[str, list[str]] = {
+    "_addresses": ["tests/test_addresses.py", "tests/test_rules.py"],
+    "_rules": ["tests/test_rules.py", "tests/test_preflight.py"],
+    "_preflight": ["tests/test_preflight.py", "tests/test_clients.py"],
+    "_wire/redaction": ["tests/test_redaction.py", "tests/test_wire.py", "tests/test_secrets.py"],
+    "_retry": ["tests/test_retry_policy.py", "tests/test_retry.py"],
+    # Not the crash attacks (tests/test_batch_attacks.py): real processes, too slow to run per mutant.
+    "_journal": ["tests/test_journal.py", "tests/test_journal_files.py", "tests/test_batch.py"],
+    "_batch": [
+        "tests/test_batch_flow.py",
+        "tests/test_batch_results.py",
+        "tests/test_batch.py",
+        "tests/test_journal.py",
+    ],
+    "_batch_feed": ["tests/test_batch_feed.py", "tests/test_batch.py", "tests/test_journal.py"],
+    "_batch_run": ["tests/test_batch.py", "tests/test_journal.py", "tests/test_batch_cli.py"],
+    "_polling": ["tests/test_polling.py"],
+    "_download": ["tests/test_downloads.py"],
+    "_errors": ["tests/test_task_failures.py", "tests/test_errors.py", "tests/test_clients.py", "tests/test_task.py"],
+    "_task": ["tests/test_task_failures.py", "tests/test_task.py", "tests/test_answers.py", "tests/test_clients.py"],
+    "_wire/decoding": ["tests/test_wire.py"],
+    "_wire/guard": ["tests/test_wire.py"],
+    "_wire/deadline": ["tests/test_wire.py", "tests/test_retry.py", "tests/test_polling.py"],
+    "_wire/reach": ["tests/test_reach.py"],
+}
+# Heavy libraries the test runs import, imported once before forking so each mutant starts fast (no pytest
+# plugin: pytest must import those itself, to rewrite their asserts).
+PRELOAD = [
+    "pytest",
+    "httpx",
+    "trio",
+    "jsonschema",
+    "yaml",
+    "PIL.Image",
+    "attrs",
+]  # not pytest plugins: pytest rewrites those
+# Names whose subscripts and calls are typing only: nothing in them changes behaviour.
+TYPING_NAMES = frozenset(
+    {"Literal", "Annotated", "Final", "ClassVar", "TypeVar", "ParamSpec", "NewType", "cast", "TypeAlias", "overload"}
+)
+
+COMPARE_SWAPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+}
+BINARY_SWAPS: dict[type[ast.operator], type[ast.operator]] = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Div,
+    ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Mult,
+    ast.Mod: ast.FloorDiv,
+    ast.Pow: ast.Mult,
+}
+SYMBOLS = {
+    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.In: "in",
+    ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not", ast.Add: "+", ast.Sub: "-", ast.Mult: "*",
+    ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**", ast.And: "and", ast.Or: "or",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One change to one module: ``index`` is its place in the module's walk, ``key`` its stable id."""
+
+    module: str
+    index: int
+    key: str
+    line: int
+    change: str
+
+
+def _short(node: ast.AST, width: int = 48) -> str:
+    text = " ".join(ast.unparse(node).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _is_typing(node: ast.expr) -> bool:
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+    return name in TYPING_NAMES
+
+
+class _Mutator(ast.NodeTransformer):
+    """Walk a module in a fixed order, numbering each possible change; apply the one numbered ``target``."""
+
+    def __init__(self, module: str, target: int | None) -> None:
+        self.module = module
+        self.target = target
+        self.found: list[Mutant] = []
+        self.scope: list[str] = []
+        self.seen: dict[str, int] = {}
+        self.functions = 0
+
+    def _offer(self, node: ast.AST, change: str, make: Callable[[], ast.AST]) -> ast.AST | None:
+        base = f"{self.module}:{'.'.join(self.scope) or '<module>'}: {change}"
+        count = self.seen.get(base, 0)
+        self.seen[base] = count + 1
+        key = base if count == 0 else f"{base} #{count + 1}"
+        index = len(self.found)
+        self.found.append(Mutant(self.module, index, key, getattr(node, "lineno", 0), change))
+        if index != self.target:
+            return None
+        return ast.copy_location(make(), node)
+
+    # Scopes, and what is never mutated.
+    def _scoped(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> ast.AST:
+        self.scope.append(node.name)
+        function = not isinstance(node, ast.ClassDef)
+        self.functions += function
+        body = node.body[1:] if _docstring(node.body) else node.body
+        for statement in body:
+            self._visit_statement(statement)
+        if not isinstance(node, ast.ClassDef):
+            for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]:
+                self._visit_expression(default)
+        self.functions -= function
+        self.scope.pop()
+        return node
+
+    visit_FunctionDef = _scoped
+    visit_AsyncFunctionDef = _scoped
+    visit_ClassDef = _scoped
+
+    def _visit_statement(self, statement: ast.stmt) -> None:
+        replaced = self.visit(statement)
+        if replaced is not statement:
+            raise _Replaced(statement, replaced)
+
+    def _visit_expression(self, expression: ast.expr) -> None:
+        replaced = self.visit(expression)
+        if replaced is not expression:
+            raise _Replaced(expression, replaced)
+
+    def visit_Module(self, node: ast.Module) -> ast.AST:
+        body = node.body[1:] if _docstring(node.body) else node.body
+        for statement in body:
+            self._visit_statement(statement)
+        return node
+
+    def visit_If(self, node: ast.If) -> ast.AST:
+        if isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            return node
+        return self._generic(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        if node.value is None or (isinstance(node.annotation, ast.Name) and node.annotation.id == "TypeAlias"):
+            return node
+        with self._named(node.target):
+            return self._generic_fields(node, ["value"])
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        if any(isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets):
+            return node
+        with self._named(node.targets[0] if len(node.targets) == 1 else None):
+            return self._generic(node)
+
+    @contextlib.contextmanager
+    def _named(self, target: ast.expr | None) -> Iterator[None]:
+        """Outside functions, a constant's id names the table it is in (``WAN_RULES``, ``ModelRules.n``)."""
+        named = isinstance(target, ast.Name) and not self.functions
+        if named:
+            self.scope.append(target.id)  # type: ignore[union-attr]
+        try:
+            yield
+        finally:
+            if named:
+                self.scope.pop()
+
+    def visit_arguments(self, node: ast.arguments) -> ast.AST:
+        return node  # defaults are visited by _scoped (Lambda's by visit_Lambda)
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        return self._generic_fields(node, ["body"])
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        return node if _is_typing(node.value) else self._generic(node)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        return node if _is_typing(node.func) else self._generic(node)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
+        return self._generic_fields(node, ["value"])  # not the format spec
+
+    def visit_Expr(self, node: ast.Expr) -> ast.AST:
+        if isinstance(node.value, ast.Constant):
+            return node  # a docstring or a bare literal
+        if isinstance(node.value, ast.Call | ast.Await):
+            made = self._offer(node, f"delete the call {_short(node.value)}", ast.Pass)
+            if made is not None:
+                return made
+        return self._generic(node)
+
+    # Operators.
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        for position, op in enumerate(node.ops):
+            swap = COMPARE_SWAPS.get(type(op))
+            if swap is None:
+                continue
+
+            def make(position: int = position, swap: type[ast.cmpop] = swap) -> ast.AST:
+                return ast.Compare(
+                    node.left, [*node.ops[:position], swap(), *node.ops[position + 1 :]], node.comparators
+                )
+
+            made = self._offer(node, f"{_short(node)}: {SYMBOLS[type(op)]} -> {SYMBOLS[swap]}", make)
+            if made is not None:
+                return made
+        return self._generic(node)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        swap: ast.boolop = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        made = self._offer(
+            node,
+            f"{_short(node)}: {SYMBOLS[type(node.op)]} -> {SYMBOLS[type(swap)]}",
+            lambda: ast.BoolOp(swap, node.values),
+        )
+        return made if made is not None else self._generic(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        swap = BINARY_SWAPS.get(type(node.op))
+        strings = any(isinstance(side, ast.JoinedStr) or _is_str(side) for side in (node.left, node.right))
+        if swap is not None and not strings:
+            change = f"{_short(node)}: {SYMBOLS[type(node.op)]} -> {SYMBOLS[swap]}"
+            made = self._offer(node, change, lambda: ast.BinOp(node.left, swap(), node.right))
+            if made is not None:
+                return made
+        return self._generic(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        swap = BINARY_SWAPS.get(type(node.op))
+        if swap is not None and not _is_str(node.value):
+            change = f"{_short(node)}: {SYMBOLS[type(node.op)]}= -> {SYMBOLS[swap]}="
+            made = self._offer(node, change, lambda: ast.AugAssign(node.target, swap(), node.value))
+            if made is not None:
+                return made
+        return self._generic_fields(node, ["value"])
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        if isinstance(node.op, ast.Not | ast.USub):
+            word = "not" if isinstance(node.op, ast.Not) else "unary -"
+            made = self._offer(node, f"{_short(node)}: drop {word}", lambda: node.operand)
+            if made is not None:
+                return made
+        return self._generic(node)
+
+    def visit_Return(self, node: ast.Return) -> ast.AST:
+        value = node.value
+        if value is not None and not (isinstance(value, ast.Constant) and value.value is None):
+            made = self._offer(node, f"return {_short(value)} -> return None", lambda: ast.Return(ast.Constant(None)))
+            if made is not None:
+                return made
+        return self._generic(node)
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        value = node.value
+        changes: list[object] = []
+        if isinstance(value, bool):
+            changes = [not value]
+        elif isinstance(value, int | float):
+            changes = [value + 1, value - 1]
+        elif isinstance(value, str):
+            changes = [f"XX{value}XX"]
+        for new in changes:
+            made = self._offer(node, f"{value!r} -> {new!r}", lambda new=new: ast.Constant(new))  # type: ignore[misc]
+            if made is not None:
+                return made
+        return node
+
+    # Walking.
+    def _generic(self, node: ast.AST) -> ast.AST:
+        return self._generic_fields(node, list(node._fields))
+
+    def _generic_fields(self, node: ast.AST, fields: list[str]) -> ast.AST:
+        for field in fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                for position, item in enumerate(value):
+                    if isinstance(item, ast.AST):
+                        new = self.visit(item)
+                        if new is not item:
+                            value[position] = new
+                            return node
+            elif isinstance(value, ast.AST):
+                new = self.visit(value)
+                if new is not value:
+                    setattr(node, field, new)
+                    return node
+        return node
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        return self._generic(node)
+
+
+class _Replaced(Exception):
+    """A statement or default was itself the mutated node: its parent swaps it in."""
+
+    def __init__(self, old: ast.AST, new: ast.AST) -> None:
+        self.old, self.new = old, new
+
+
+def _docstring(body: list[ast.stmt]) -> bool:
+    return bool(body) and isinstance(body[0], ast.Expr) and _is_str(body[0].value)
+
+
+def _is_str(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _swap_in(tree: ast.AST, old: ast.AST, new: ast.AST) -> None:
+    for parent in ast.walk(tree):
+        for field, value in ast.iter_fields(parent):
+            if isinstance(value, list) and any(item is old for item in value):
+                value[[id(item) for item in value].index(id(old))] = new
+                return
+            if value is old:
+                setattr(parent, field, new)
+                return
+    raise AssertionError("the mutated node has no parent")
+
+
+def mutants_of(module: str) -> list[Mutant]:
+    """Every mutant of ``module`` (a path under the package, without ".py")."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    walker = _Mutator(module, None)
+    walker.visit(tree)
+    return walker.found
+
+
+def mutated_source(module: str, index: int) -> str:
+    """The source of ``module`` with mutant ``index`` applied."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    pristine = copy.deepcopy(tree)
+    walker = _Mutator(module, index)
+    try:
+        walker.visit(tree)
+    except _Replaced as replaced:
+        _swap_in(tree, replaced.old, replaced.new)
+    source = ast.unparse(ast.fix_missing_locations(tree))
+    if source == ast.unparse(pristine):
+        raise AssertionError(f"mutant {module}#{index} changes nothing")
+    return source
+
+
+def all_modules() -> list[str]:
+    """The package's modules, as paths under it without ".py" (``testing/`` is test code: left out)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).with_suffix("").as_posix()
+        if not relative.startswith("testing/") and "__pycache__" not in relative:
+            found.append(relative)
+    return found
+
+
+def read_equivalents() -> dict[str, str]:
+    """The equivalent mutants kept in the repo: ``key | reason`` per line, ``#`` comments."""
+    equivalent: dict[str, str] = {}
+    for number, line in enumerate(EQUIVALENT_FILE.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, bar, reason = line.rpartition(" | ")
+        if not bar or not reason.strip():
+            raise SystemExit(f"{EQUIVALENT_FILE.name}:{number}: a line is 'mutant id | reason'")
+        equivalent[key.strip()] = reason.strip()
+    return equivalent
+
+
+@contextlib.contextmanager
+def scratch_package() -> Iterator[Path]:
+    """A copy of ``wrapper/`` (and a link to ``openapi/``, which the testing package reads) in a temp dir."""
+    with tempfile.TemporaryDirectory(prefix="evolink-mutation-") as temp:
+        project = Path(temp)
+        shutil.copytree(ROOT / "wrapper", project / "wrapper", ignore=shutil.ignore_patterns("__pycache__"))
+        (project / "openapi").symlink_to(ROOT / "openapi")
+        yield project / "wrapper"
+
+
+def unused_plugins(tests: list[str]) -> list[str]:
+    """``-p no:...`` for the plugins that ``tests`` do not use: loading them is most of a run's start-up."""
+    if not tests:
+        return []  # the whole suite: every plugin
+    texts = [(ROOT / path).read_text(encoding="utf-8") for path in tests]
+    unused = ["schemathesis", "pytest_cov"]
+    if not any("hypothesis" in text for text in texts):
+        unused.append("hypothesispytest")
+    return [option for name in unused for option in ("-p", f"no:{name}")]
+
+
+def run_tests(wrapper: Path, tests: list[str], timeout: float) -> tuple[bool, float]:
+    """Run ``tests`` in a forked child against ``wrapper``; return (failed or timed out, seconds)."""
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 3
+        try:
+            os.setsid()
+            # A shell starts a background job with SIGINT ignored; the Ctrl-C tests need Python's handler.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            log = os.open(wrapper.parent / "pytest.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            stdin = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(stdin, 0)
+            os.environ["PYTHONPATH"] = f"{wrapper}{os.pathsep}{ROOT / 'generated'}"
+            os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+            os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
+            sys.path.insert(0, str(wrapper))
+            sys.dont_write_bytecode = True
+            import pytest
+
+            # Its own temporary folder: other pytest sessions on the machine prune the shared one.
+            options = ["-x", "-q", "-p", "no:cacheprovider", f"--basetemp={wrapper.parent / 'pytest-tmp'}"]
+            code = int(pytest.main([*options, *unused_plugins(tests), *tests]))
+        finally:
+            os._exit(code)
+    deadline = start + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) != 0, time.monotonic() - start
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return True, time.monotonic() - start
+        time.sleep(0.02)
+
+
+@dataclass
+class _Tally:
+    mutants: int = 0
+    killed: int = 0
+    survived: int = 0
+    equivalent: int = 0
+
+    def score(self) -> str:
+        counted = self.mutants - self.equivalent
+        return f"{100 * self.killed / counted:5.1f}%" if counted else "    -"
+
+
+def main(argv: list[str]) -> int:
+    """Run the mutants of the modules named in ``argv`` (all by default) and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="modules under the package, e.g. _rules _wire/redaction")
+    parser.add_argument("--list", action="store_true", help="print the mutants and run nothing")
+    parser.add_argument("--survivors", action="store_true", help="re-run only the last run's survivors")
+    options = parser.parse_args(argv)
+    modules = options.modules or all_modules()
+    unknown = [module for module in modules if not (PACKAGE / f"{module}.py").is_file()]
+    if unknown:
+        parser.error(f"no such module under {PACKAGE.relative_to(ROOT)}: {', '.join(unknown)}")
+    equivalent = read_equivalents()
+    if options.list:
+        for module in modules:
+            for mutant in mutants_of(module):
+                mark = "  (equivalent)" if mutant.key in equivalent else ""
+                print(f"{mutant.module}.py:{mutant.line}  {mutant.key}{mark}")
+        return 0
+    previous = SURVIVORS_FILE.read_text(encoding="utf-8") if SURVIVORS_FILE.exists() else ""
+    rerun = {line.split("\t")[1] for line in previous.splitlines() if "\t" in line} if options.survivors else None
+    kept = [line for line in previous.splitlines() if line.split("\t")[0] not in modules] if previous else []
+    for name in PRELOAD:
+        importlib.import_module(name)
+    if "evolink_images" in sys.modules:
+        raise SystemExit("the driver must not import the code it mutates before forking")
+    tallies: dict[str, _Tally] = {}
+    survivors: list[str] = []
+    broken: list[str] = []
+    started = time.monotonic()
+    with scratch_package() as wrapper:
+        for module in modules:
+            tests = [path for path in TESTS.get(module, []) if (ROOT / path).exists()] or []
+            failed, baseline = run_tests(wrapper, tests, timeout=900)
+            if failed:
+                print(f"{module}: its tests fail without any mutant ({' '.join(tests) or 'the whole suite'}): skipped")
+                print((wrapper.parent / "pytest.log").read_text(encoding="utf-8", errors="replace")[-3000:])
+                broken.append(module)
+                continue
+            timeout = 3 * baseline + 10
+            target = wrapper / "evolink_images" / f"{module}.py"
+            original = target.read_bytes()
+            tally = tallies[module] = _Tally()
+            try:
+                for mutant in mutants_of(module):
+                    tally.mutants += 1
+                    if mutant.key in equivalent:
+                        tally.equivalent += 1
+                        continue
+                    if rerun is not None and mutant.key not in rerun:
+                        tally.killed += 1  # killed last time; not run again
+                        continue
+                    if tally.mutants % 25 == 0:
+                        print(
+                            f"  {module}: {tally.mutants} mutants so far, {time.monotonic() - started:.0f} s",
+                            flush=True,
+                        )
+                    target.write_text(mutated_source(module, mutant.index), encoding="utf-8")
+                    killed, _ = run_tests(wrapper, tests, timeout)
+                    if killed:
+                        tally.killed += 1
+                    else:
+                        tally.survived += 1
+                        survivors.append(f"{module}\t{mutant.key}\tline {mutant.line}")
+                        print(f"  survived: {module}.py:{mutant.line}  {mutant.key}", flush=True)
+            finally:
+                target.write_bytes(original)
+            print(
+                f"{module}: {tally.killed}/{tally.mutants - tally.equivalent} killed, {baseline:.1f} s a run",
+                flush=True,
+            )
+    SURVIVORS_FILE.write_text("".join(f"{line}\n" for line in [*kept, *survivors]), encoding="utf-8")
+    total = _Tally()
+    print(f"\n{'module':24} {'mutants':>7} {'killed':>7} {'survived':>8} {'equivalent':>10} {'score':>7}")
+    for module, tally in tallies.items():
+        row = f"{tally.mutants:7} {tally.killed:7} {tally.survived:8} {tally.equivalent:10} {tally.score():>7}"
+        print(f"{module:24} {row}")
+        total.mutants += tally.mutants
+        total.killed += tally.killed
+        total.survived += tally.survived
+        total.equivalent += tally.equivalent
+    print(f"{'all':24} {total.mutants:7} {total.killed:7} {total.survived:8} {total.equivalent:10} {total.score():>7}")
+    print(f"\n{time.monotonic() - started:.0f} s; survivors in {SURVIVORS_FILE.name}")
+    if options.survivors:
+        print("(--survivors: mutants killed in the previous run were not run again)")
+    if broken:
+        print(f"NOT MEASURED (their tests fail unmutated): {', '.join(broken)}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
