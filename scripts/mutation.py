@@ -61,7 +61,12 @@ TESTS: dict[str, list[str]] = {
     "_wire/redaction": ["tests/test_redaction.py", "tests/test_wire.py", "tests/test_secrets.py"],
     "_retry": ["tests/test_retry_policy.py", "tests/test_retry.py"],
     # Not the crash attacks (tests/test_batch_attacks.py): real processes, too slow to run per mutant.
-    "_journal": ["tests/test_journal.py", "tests/test_journal_files.py", "tests/test_batch.py"],
+    "_journal": [
+        "tests/test_journal.py",
+        "tests/test_journal_files.py",
+        "tests/test_disk_index.py",
+        "tests/test_batch.py",
+    ],
     "_batch": [
         "tests/test_batch_flow.py",
         "tests/test_batch_results.py",
@@ -69,6 +74,7 @@ TESTS: dict[str, list[str]] = {
         "tests/test_journal.py",
     ],
     "_batch_feed": ["tests/test_batch_feed.py", "tests/test_batch.py", "tests/test_journal.py"],
+    "_disk_index": ["tests/test_disk_index.py", "tests/test_journal.py"],
     "_batch_run": ["tests/test_batch.py", "tests/test_journal.py", "tests/test_batch_cli.py"],
     "_polling": ["tests/test_polling.py"],
     "_download": ["tests/test_downloads.py"],

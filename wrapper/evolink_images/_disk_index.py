@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 __all__ = ["DiskIndex"]
 
-_CACHE_KIB = 1024
+_CACHE_KIB = 512
 """SQLite's page cache for one index: what it may keep in memory, whatever the number of keys."""
 
 
