@@ -206,7 +206,8 @@ def test_a_submitted_item_with_its_task_on_record_waits_on_that_task_without_pos
     steps, result = drive(record, settings(), [task()])
     assert kinds(steps) == ["Acquire", "Wait", "Release", "Record:finished"]
     assert steps[1] == Wait(pending)
-    assert (result.outcome, result.resumed, result.idempotency_key) == ("done", False, KEY)
+    # Resumed: its task comes from an earlier run's journal (nothing was sent for it now).
+    assert (result.outcome, result.resumed, result.idempotency_key) == ("done", True, KEY)
 
 
 @pytest.mark.parametrize("status", [429, 503])
@@ -243,11 +244,19 @@ def test_a_retry_after_on_a_refused_submit_sets_the_pause() -> None:
     assert steps[5] == Pause(7.0)
 
 
-def test_a_connection_never_made_is_sent_again_and_the_pauses_grow_with_each_attempt() -> None:
-    refusals = [APIConnectionError("refused") for _ in range(3)]
+def test_a_connection_never_made_is_sent_again_as_often_as_the_client_retries_with_growing_pauses() -> None:
+    assert RetryPolicy(jitter=lambda: 1.0).max_retries == 2
+    refusals = [APIConnectionError("refused") for _ in range(2)]
     steps, result = drive(None, settings(), [*refusals, task("pending"), task()])
-    assert [step.seconds for step in steps if isinstance(step, Pause)] == [0.5, 1.0, 2.0]
+    assert [step.seconds for step in steps if isinstance(step, Pause)] == [0.5, 1.0]
     assert result.ok
+
+
+def test_an_unreachable_api_leaves_the_item_pending_after_the_clients_retries_not_eight_attempts() -> None:
+    refusals = [APIConnectionError("refused") for _ in range(3)]
+    steps, result = drive(None, settings(), refusals)
+    assert sum(isinstance(step, Submit) for step in steps) == 3
+    assert (result.outcome, result.state, result.error is not None) == ("unfinished", "pending", True)
 
 
 def test_an_item_refused_every_time_stops_after_the_ninth_submit_and_stays_pending() -> None:
