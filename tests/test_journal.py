@@ -249,7 +249,8 @@ def test_a_header_of_another_format_or_version_is_refused_with_the_whole_message
     with pytest.raises(JournalDamagedError) as caught:
         Journal(path)
     assert str(caught.value) == (
-        f"the journal {path} is damaged at line 1 (not a version-2 or version-3 batch journal header); nothing was sent."
+        f"the journal {path} is damaged at line 1 (not a version-2 or version-3 batch journal header);"
+        " nothing was sent."
         " Move it aside to start afresh (items it recorded as submitted may then be paid twice)"
     )
 

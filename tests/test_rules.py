@@ -347,10 +347,19 @@ EXTRA_LIMIT = "a mapping of undocumented field names to JSON values"
             make(WAN, image_urls=(URL,) * 3),
             [("image_urls", "has 3 URLs", "1 to 2 absolute http(s) URLs (or local images) for wan2.5-image-to-image")],
         ),
-        (make(QWEN, image_urls=[]), [("image_urls", "has 0 URLs", "1 to 3 absolute http(s) URLs (or local images) for qwen-image-edit")]),
+        (
+            make(QWEN, image_urls=[]),
+            [("image_urls", "has 0 URLs", "1 to 3 absolute http(s) URLs (or local images) for qwen-image-edit")],
+        ),
         (
             make(QWEN, image_urls=b"https://e.com/a.png"),
-            [("image_urls", "must be a list of URLs, not bytes", "1 to 3 absolute http(s) URLs (or local images) for qwen-image-edit")],
+            [
+                (
+                    "image_urls",
+                    "must be a list of URLs, not bytes",
+                    "1 to 3 absolute http(s) URLs (or local images) for qwen-image-edit",
+                )
+            ],
         ),
         (
             make(WAN, image_urls={URL}),
