@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,43 @@ def test_a_closed_journal_says_so_to_a_late_reader(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="is closed") as caught:
         journal.state_of("a#1")
     assert type(caught.value).__name__ == "JournalError"
+
+
+def test_a_failing_sqlite_is_an_os_error_naming_the_index() -> None:
+    index = DiskIndex()
+    index._db.close()  # as if SQLite had failed under it (a full temporary folder, say)
+    with pytest.raises(OSError, match="index on disk"):
+        index.get("a")
+
+
+@pytest.mark.parametrize("fail_after", [0, 5, 40])
+def test_an_index_that_fails_mid_batch_stops_it_with_a_journal_error_never_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_after: int
+) -> None:
+    from evolink_images._journal import JournalError
+    from evolink_images.testing import FakeEvoLink, TaskPlan
+
+    from .test_journal import run_many
+
+    calls = 0
+    real = DiskIndex._run
+
+    def failing(self: DiskIndex, sql: str, parameters: tuple[object, ...] = ()) -> list[object]:
+        nonlocal calls
+        calls += 1
+        if calls > fail_after and not sql.startswith("SELECT count"):
+            raise OSError("the batch's index on disk (SQLite's temporary folder) failed: database or disk is full")
+        return real(self, sql, parameters)
+
+    fake = FakeEvoLink(plan=TaskPlan(duration=5))
+    path = tmp_path / "j.jsonl"
+    monkeypatch.setattr(DiskIndex, "_run", failing)
+    started = time.monotonic()
+    with pytest.raises(JournalError, match="disk is full"):
+        run_many(fake, path, concurrency=2)
+    assert time.monotonic() - started < 10
+    monkeypatch.undo()
+    submitting = [line for line in path.read_text().splitlines() if '"submitting"' in line]
+    assert fake.posts() <= len(submitting)  # nothing was sent without its durable record
+    results = run_many(fake, path, concurrency=2)  # the next run finishes the job
+    assert {result.outcome for result in results} <= {"done", "uncertain"}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ._disk_index import DiskIndex
 from ._errors import EvoLinkError, RequestValidationError, Violation
+from ._journal import JournalError
 from ._local_images import LocalImage
 from ._requests import ImageEditRequest, to_api_body
 from ._rules import check_with_images
@@ -94,7 +95,10 @@ class Feed:
         self.source_error: BaseException | None = None
         self._source: Iterator[ImageEditRequest | Item]
         if isinstance(requests, Sequence):
-            self._source = iter([self._item(index, request) for index, request in enumerate(requests)])
+            try:
+                self._source = iter([self._item(index, request) for index, request in enumerate(requests)])
+            except OSError as error:  # the counts' index on disk failed, before anything was sent
+                raise JournalError(f"the batch cannot start: {error}; nothing was sent") from None
         else:
             self._source = iter(requests)
 
@@ -122,4 +126,9 @@ class Feed:
                 return None
             index = self.read
             self.read += 1
-            return entry if isinstance(entry, Item) else self._item(index, entry)
+            try:
+                return entry if isinstance(entry, Item) else self._item(index, entry)
+            except OSError as error:  # the counts' index on disk failed: stop handing out items
+                self.exhausted = True
+                self.source_error = JournalError(f"the batch stopped: {error}; nothing more was sent")
+                return None

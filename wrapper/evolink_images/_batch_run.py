@@ -161,7 +161,12 @@ class _Run:
         # Opened first: a locked or damaged journal refuses the batch before anything is sent.
         self.journal = Journal(journal) if journal is not None else None
         self.settings = settings
-        self.feed = Feed(requests, named=self.journal is not None)
+        try:
+            self.feed = Feed(requests, named=self.journal is not None)
+        except BaseException:  # a list checked whole may fail (or be interrupted): the lock goes with it
+            if self.journal is not None:
+                self.journal.close()
+            raise
         self.on_result = on_result
         self.collect = collect
         self.results: list[BatchResult] = []

@@ -7,7 +7,9 @@ million lines. ``DiskIndex`` keeps them in SQLite's private temporary database (
 a page cache of a few MiB in memory, the rest in a file that SQLite deletes itself when the index
 is closed or garbage-collected, or the process ends, even when killed (the file is unlinked while
 open). Nothing in it needs to survive a crash: the journal file is the record, and the index is
-rebuilt from it. Once closed, every call raises ``ValueError``.
+rebuilt from it. Once closed, every call raises ``ValueError``; when SQLite fails (its temporary
+folder is full, say), every call raises ``OSError``, which the journal treats as a write it could
+not make.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["DiskIndex"]
 
@@ -36,43 +39,43 @@ class DiskIndex:
         self._db.execute("PRAGMA synchronous = OFF")
         self._db.execute("CREATE TABLE entries (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
 
-    def _open(self) -> sqlite3.Connection:
+    def _run(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
+        """Run one statement (under the lock) and return its rows."""
         if self._closed:
             raise ValueError("the index is closed")
-        return self._db
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            raise OSError(f"the batch's index on disk (SQLite's temporary folder) failed: {error}") from None
 
     def get(self, key: str) -> int | None:
         """The value of ``key``, or None."""
         with self._lock:
-            row = self._open().execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
-        return None if row is None else int(row[0])
+            rows = self._run("SELECT value FROM entries WHERE key = ?", (key,))
+        return int(rows[0][0]) if rows else None
 
     def __setitem__(self, key: str, value: int) -> None:
         with self._lock:
-            self._open().execute("INSERT OR REPLACE INTO entries (key, value) VALUES (?, ?)", (key, value))
+            self._run("INSERT OR REPLACE INTO entries (key, value) VALUES (?, ?)", (key, value))
 
     def increment(self, key: str) -> int:
         """Add one to ``key``'s value (0 when absent) and return the new value."""
         with self._lock:
-            self._open().execute(
+            self._run(
                 "INSERT INTO entries (key, value) VALUES (?, 1) ON CONFLICT (key) DO UPDATE SET value = value + 1",
                 (key,),
             )
-            row = self._db.execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
-        return int(row[0])
+            rows = self._run("SELECT value FROM entries WHERE key = ?", (key,))
+        return int(rows[0][0])
 
     def where_bit_clear(self, bit: int) -> Iterator[tuple[str, int]]:
         """Every ``(key, value)`` whose ``value`` has ``bit`` clear, read a page at a time."""
         after = ""
         while True:
             with self._lock:
-                rows = (
-                    self._open()
-                    .execute(
-                        "SELECT key, value FROM entries WHERE key > ? AND (value & ?) = 0 ORDER BY key LIMIT 256",
-                        (after, bit),
-                    )
-                    .fetchall()
+                rows = self._run(
+                    "SELECT key, value FROM entries WHERE key > ? AND (value & ?) = 0 ORDER BY key LIMIT 256",
+                    (after, bit),
                 )
             if not rows:
                 return
@@ -82,7 +85,7 @@ class DiskIndex:
 
     def __len__(self) -> int:
         with self._lock:
-            return int(self._open().execute("SELECT count(*) FROM entries").fetchone()[0])
+            return int(self._run("SELECT count(*) FROM entries")[0][0])
 
     def close(self) -> None:
         """Drop the index (SQLite deletes its file)."""

@@ -38,10 +38,10 @@ import stat
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ._disk_index import DiskIndex
 from ._errors import EvoLinkError
@@ -55,6 +55,8 @@ __all__ = [
     "JournalLockedError",
     "JournalWarning",
 ]
+
+_T = TypeVar("_T")
 
 FORMAT = "evolink-images batch journal"
 VERSION = 3
@@ -128,6 +130,10 @@ class Journal:
                 raise JournalError(f"the journal {self.path} is not a regular file; nothing was sent")
             self._lock()
             self._size = self._load()
+        except OSError as error:  # the index on disk: the journal file itself was read
+            os.close(self._fd)
+            self.entries.close()
+            raise JournalError(f"cannot read the journal {self.path}: {error}; nothing was sent") from None
         except BaseException:
             os.close(self._fd)
             self.entries.close()
@@ -235,7 +241,7 @@ class Journal:
         entry = self._entry_of(item)
         if entry is None:
             return None
-        self.entries[item] = entry | 1
+        self._index(lambda: self.entries.__setitem__(item, entry | 1))
         record: dict[str, Any] = json.loads(self._read_at(entry >> 4))
         return record
 
@@ -245,10 +251,16 @@ class Journal:
         return None if entry is None else STATES[(entry >> 1) & 7]
 
     def _entry_of(self, item: str) -> int | None:
+        return self._index(lambda: self.entries.get(item))
+
+    def _index(self, use: Callable[[], _T]) -> _T:
+        """``use()`` of the index, its failures as ``JournalError``."""
         try:
-            return self.entries.get(item)
+            return use()
         except ValueError:  # closed: a worker the stopped batch left behind learns it, as a write would
             raise self._failure() from None
+        except OSError as error:
+            raise JournalError(f"cannot use the journal {self.path}'s index: {error}; nothing more was sent") from None
 
     def _read_at(self, offset: int) -> bytes:
         chunks = []
@@ -323,18 +335,18 @@ class Journal:
                 while written < len(data):
                     written += os.write(self._fd, data[written:])
                 os.fsync(self._fd)
-            except OSError as error:
+                offset = self._size
+                for item, state, line, _ in records:
+                    if item is not None:  # an upload line is not an item's state
+                        self.entries[item] = _entry(state, offset, seen=True)
+                    offset += len(line)
+            except OSError as error:  # the disk, or the index on disk (its temporary folder full)
                 self._broken = error
                 # Take back any partial write, so the file holds exactly what was acknowledged.
                 # If even that fails, the next open drops the remnant as a torn last line.
                 with contextlib.suppress(OSError):
                     os.ftruncate(self._fd, self._size)
             else:
-                offset = self._size
-                for item, state, line, _ in records:
-                    if item is not None:  # an upload line is not an item's state
-                        self.entries[item] = _entry(state, offset, seen=True)
-                    offset += len(line)
                 self._size = offset
         for _, _, _, future in records:
             if future.done():  # cancelled by its waiter (a cancelled asyncio task): the record stands
