@@ -190,7 +190,11 @@ class _Run:
 
     def start(self, item: Item) -> tuple[ItemFlow, str]:
         """The item's flow, and its state as the journal has it."""
-        record = self.journal.record(item.identity) if self.journal is not None and item.error is None else None
+        try:
+            record = self.journal.record(item.identity) if self.journal is not None and item.error is None else None
+        except JournalError as error:  # its index failed: stop; nothing was sent for this item in this run
+            self.halt(error)
+            return _ended(self.stopped(item, "pending", error)), "pending"
         state = str(record["state"]) if record else "pending"
         self.active[item.index] = (item, state)
         return item_flow(item, record, self.settings), state
@@ -292,6 +296,12 @@ class _Run:
     def close(self) -> None:
         if self.journal is not None:
             self.journal.close()
+
+
+def _ended(result: BatchResult) -> ItemFlow:
+    """A flow of no step, for an item whose result is known before it starts."""
+    yield from ()
+    return result
 
 
 def _warn_unmatched(journal: Journal) -> None:
