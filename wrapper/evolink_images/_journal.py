@@ -275,8 +275,11 @@ class Journal:
 
     def unmatched(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Entries that no item of this run's input matched, with their last record."""
-        for item, entry in self.entries.where_bit_clear(1):
-            yield item, json.loads(self._read_at(entry >> 4))
+        try:
+            for item, entry in self.entries.where_bit_clear(1):
+                yield item, json.loads(self._read_at(entry >> 4))
+        except OSError as error:
+            raise JournalError(f"cannot read the journal {self.path}: {error}") from None
 
     def write(self, item: str, state: str, **fields: Any) -> Future[None]:
         """Queue a record; the future is set once it is durable (or fails with ``JournalError``)."""
