@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -42,13 +43,24 @@ def test_keys_with_a_bit_clear_are_listed_whole_across_pages() -> None:
     index.close()
 
 
-def test_a_closed_index_refuses_every_call() -> None:
+def test_keys_of_every_alphabet_are_listed_from_the_first() -> None:
+    index = DiskIndex()
+    keys = ["0abc#1", "9f#2", "A#1", "a0#1", "z#1"]  # the journal's are hex digests: digits come first
+    for key in keys:
+        index[key] = 0
+    assert [key for key, _ in index.where_bit_clear(1)] == keys
+    index.close()
+
+
+def test_a_closed_index_refuses_every_call_and_lets_go_of_its_database() -> None:
     index = DiskIndex()
     index.close()
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(ValueError, match=r"^the index is closed$"):
         index.get("a")
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(ValueError, match=r"^the index is closed$"):
         index["a"] = 1
+    with pytest.raises(sqlite3.ProgrammingError):
+        index._db.execute("SELECT 1")
 
 
 def test_threads_may_share_one_index() -> None:
@@ -113,7 +125,7 @@ def test_a_closed_journal_says_so_to_a_late_reader(tmp_path: Path) -> None:
 def test_a_failing_sqlite_is_an_os_error_naming_the_index() -> None:
     index = DiskIndex()
     index._db.close()  # as if SQLite had failed under it (a full temporary folder, say)
-    with pytest.raises(OSError, match="index on disk"):
+    with pytest.raises(OSError, match=r"^the batch's index on disk \(SQLite's temporary folder\) failed: "):
         index.get("a")
 
 
@@ -153,3 +165,10 @@ def test_an_index_that_fails_mid_batch_stops_it_with_a_journal_error_never_a_han
     assert fake.posts() <= len(submitting)  # nothing was sent without its durable record
     results = run_many(fake, path, concurrency=2)  # the next run finishes the job
     assert {result.outcome for result in results} <= {"done", "uncertain"}
+
+
+def test_sqlite_keeps_at_most_half_a_mebibyte_of_each_index_in_memory() -> None:
+    index = DiskIndex()
+    # Negative: a size in KiB. Two indexes per batch (the journal's, the input's counts): 1 MiB in all.
+    assert index._db.execute("PRAGMA cache_size").fetchone()[0] == -512
+    index.close()
