@@ -28,7 +28,7 @@ from ._arguments import (
 from ._batch import AdaptiveLimit, BatchProgress, BatchResult, BatchSettings
 from ._batch_run import AsyncIO, run_async
 from ._callbacks import parse_callback
-from ._calls import ApiCall, SubmitPlan, plan_submit, read_call, sending
+from ._calls import ApiCall, plan_submit, read_call, sending
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ClientOptions, ConfigurationError
 from ._download import (
     DEFAULT_DOWNLOAD_TIMEOUT,
@@ -210,15 +210,10 @@ class AsyncClient:
         if preflight:
             with call_options(deadline=self._clock() + self._settings.budget):
                 await self._preflight(request)
-        return await self._send(plan.call(await self._upload_images(plan, uploads)))
-
-    async def _upload_images(self, plan: SubmitPlan, uploads: UploadCache) -> dict[int, str]:
-        """Upload each distinct local image of a checked submit: see ``Client._upload_images``."""
-        done: dict[str, UploadedFile] = {}
-        for image in plan.images.values():
-            if image.sha256 not in done:
-                done[image.sha256] = await self._upload_once(image, uploads)
-        return {index: done[image.sha256].file_url for index, image in plan.images.items()}
+        uploaded = {
+            digest: (await self._upload_once(image, uploads)).file_url for digest, image in plan.distinct().items()
+        }
+        return await self._send(plan.call(uploaded))
 
     async def _upload_once(self, image: LocalImage, uploads: UploadCache) -> UploadedFile:
         async with uploads.async_lock(image.sha256):

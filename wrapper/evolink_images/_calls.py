@@ -125,12 +125,19 @@ class SubmitPlan:
     options: dict[str, Any]
     _call: ApiCall | None = None
 
-    def call(self, uploaded: dict[int, str]) -> ApiCall:
-        """The API call, with each local image replaced by the ``file_url`` of its upload."""
+    def distinct(self) -> dict[str, LocalImage]:
+        """The local images to upload: one per content (by SHA-256), however often the request names it."""
+        distinct: dict[str, LocalImage] = {}
+        for image in self.images.values():
+            distinct.setdefault(image.sha256, image)
+        return distinct
+
+    def call(self, uploaded: dict[str, str]) -> ApiCall:
+        """The API call, each local image replaced by the ``file_url`` of its upload (by SHA-256)."""
         if not self.images and self._call is not None:
             return self._call
         urls = [
-            uploaded.get(index, url) if index in self.images else url
+            uploaded[self.images[index].sha256] if index in self.images else url
             for index, url in enumerate(self.request.image_urls)
         ]
         return create_call(self.settings, self.request, image_urls=[str(url) for url in urls], **self.options)
@@ -163,7 +170,7 @@ def plan_submit(
     }
     plan = SubmitPlan(settings, request, images, options)
     # Every other argument is checked now, with a stand-in for each local image's URL.
-    plan._call = plan.call(dict.fromkeys(images, _PENDING_UPLOAD))
+    plan._call = plan.call(dict.fromkeys(plan.distinct(), _PENDING_UPLOAD))
     return plan
 
 

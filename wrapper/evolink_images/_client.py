@@ -28,7 +28,7 @@ from ._arguments import (
 from ._batch import AdaptiveLimit, BatchProgress, BatchResult, BatchSettings
 from ._batch_run import SyncIO, run_threads, stoppable_sleep
 from ._callbacks import parse_callback
-from ._calls import ApiCall, SubmitPlan, plan_submit, read_call, sending
+from ._calls import ApiCall, plan_submit, read_call, sending
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_TIMEOUT, ClientOptions, ConfigurationError
 from ._download import (
     DEFAULT_DOWNLOAD_TIMEOUT,
@@ -256,15 +256,8 @@ class Client:
         if preflight:
             with call_options(deadline=self._clock() + self._settings.budget):
                 self._preflight(request)
-        return self._send(plan.call(self._upload_images(plan, uploads)))
-
-    def _upload_images(self, plan: SubmitPlan, uploads: UploadCache) -> dict[int, str]:
-        """Upload each distinct local image of a checked submit; return each index's ``file_url``."""
-        done: dict[str, UploadedFile] = {}
-        for image in plan.images.values():
-            if image.sha256 not in done:
-                done[image.sha256] = self._upload_once(image, uploads)
-        return {index: done[image.sha256].file_url for index, image in plan.images.items()}
+        uploaded = {digest: self._upload_once(image, uploads).file_url for digest, image in plan.distinct().items()}
+        return self._send(plan.call(uploaded))
 
     def _upload_once(self, image: LocalImage, uploads: UploadCache) -> UploadedFile:
         with uploads.lock(image.sha256):
