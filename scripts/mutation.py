@@ -11,8 +11,10 @@ its file path with only a leading ``src/`` stripped, so ``wrapper/evolink_images
 function bodies (not the module-level tables and dataclass defaults where this package keeps its
 limits) and its in-process trampolines miss the CLI tests' subprocesses.
 
-Each mutant is one change to one module's syntax tree, unparsed into a scratch copy of the package
-that ``PYTHONPATH`` puts first (subprocesses included; the working tree is never touched). The
+Each mutant is one change to one module's syntax tree, unparsed into a scratch copy of the checkout
+(code, tests and spec; ``PYTHONPATH`` puts its package first, subprocesses included). The tests run
+with that copy as their working folder and temporary folder: the checkout is never touched, and
+tests edited during a run do not change what it measures. The
 operators: comparison swaps (``<`` to ``<=``, ``==`` to ``!=``, ``in`` to ``not in``, ...), ``and``
 to ``or`` and back, arithmetic swaps (``+``/``-``, ``*``/``/``, ``//``/``*``), ``not`` and unary
 minus removed, numbers +1 and -1, ``True``/``False`` swapped, strings (f-string text included)
@@ -23,8 +25,11 @@ blocks.
 
 Each mutant runs the test files listed for its module in ``TESTS`` (the whole suite for a module not
 listed) with ``-x``, in a process forked from one that has already imported pytest and the heavy
-libraries, without the pytest plugins those files do not use. It is killed when a test fails or
-the run outruns its timeout (three times the module's baseline plus ten seconds). Mutants listed in
+libraries, without the pytest plugins those files do not use. So a score is a lower bound: a mutant
+that survives its module's files might fail a test elsewhere. It is killed when a test fails or the
+run outruns its timeout (three times the module's unmutated run, stretched when ``--jobs`` exceeds
+the cores, plus twenty seconds; the table counts these timeouts apart). ``--jobs N`` runs N mutants
+at once, each in its own copy. Mutants listed in
 ``scripts/mutation-equivalent.txt`` (one id and a reason per line) change no behaviour: they are not
 run and are left out of the score. Survivors are written to ``mutation-survivors.txt`` (not kept in
 git).
@@ -53,7 +58,9 @@ EQUIVALENT_FILE = ROOT / "scripts" / "mutation-equivalent.txt"
 SURVIVORS_FILE = ROOT / "mutation-survivors.txt"
 
 # The test files that exercise each module (module: its path under the package, without ".py").
-# A module not listed runs the whole suite (the testpaths), which is slow.
+# A module not listed runs the whole suite (the testpaths), which is slow. Left out everywhere, at 40 s and
+# more a run: the raw-socket attacks (tests/test_adversary_wire.py, tests/test_upload_attacks.py) and the
+# crash attacks (tests/test_batch_attacks.py, tests/test_adversary_batch.py): real processes, real budgets.
 TESTS: dict[str, list[str]] = {
     "_addresses": ["tests/test_addresses.py", "tests/test_rules.py"],
     "_rules": ["tests/test_rules.py", "tests/test_preflight.py"],
@@ -75,15 +82,61 @@ TESTS: dict[str, list[str]] = {
     ],
     "_batch_feed": ["tests/test_batch_feed.py", "tests/test_batch.py", "tests/test_journal.py"],
     "_disk_index": ["tests/test_disk_index.py", "tests/test_journal.py"],
-    "_batch_run": ["tests/test_batch.py", "tests/test_journal.py", "tests/test_batch_cli.py"],
-    "_polling": ["tests/test_polling.py"],
+    "_batch_run": [
+        "tests/test_batch.py",
+        "tests/test_batch_flow.py",
+        "tests/test_batch_results.py",
+        "tests/test_journal.py",
+        "tests/test_batch_cli.py",
+    ],
+    "_polling": ["tests/test_polling.py", "tests/test_clients.py", "tests/test_task_failures.py"],
+    "_schedule": ["tests/test_polling.py"],
     "_download": ["tests/test_downloads.py"],
+    "_fetch": ["tests/test_downloads.py", "tests/test_preflight.py"],
     "_errors": ["tests/test_task_failures.py", "tests/test_errors.py", "tests/test_clients.py", "tests/test_task.py"],
     "_task": ["tests/test_task_failures.py", "tests/test_task.py", "tests/test_answers.py", "tests/test_clients.py"],
+    "_responses": [
+        "tests/test_answers.py",
+        "tests/test_task_failures.py",
+        "tests/test_errors.py",
+        "tests/test_wire.py",
+    ],
+    "_requests": ["tests/test_clients.py", "tests/test_rules.py"],
+    "_arguments": ["tests/test_clients.py", "tests/test_polling.py", "tests/test_downloads.py", "tests/test_batch.py"],
+    "_callbacks": ["tests/test_clients.py"],
+    "_calls": ["tests/test_clients.py", "tests/test_uploads.py", "tests/test_adversary_teams.py"],
+    "_client": ["tests/test_clients.py", "tests/test_uploads.py", "tests/test_polling.py", "tests/test_downloads.py"],
+    "_async_client": [
+        "tests/test_clients.py",
+        "tests/test_uploads.py",
+        "tests/test_polling.py",
+        "tests/test_downloads.py",
+    ],
+    "__init__": ["tests/test_clients.py"],
+    "_config": ["tests/test_configuration.py", "tests/test_clients.py", "tests/test_adversary_teams.py"],
+    "_local_images": ["tests/test_uploads.py"],
+    "_file_host": ["tests/test_uploads.py"],
+    "_upload_cache": ["tests/test_uploads.py"],
     "_wire/decoding": ["tests/test_wire.py"],
     "_wire/guard": ["tests/test_wire.py"],
     "_wire/deadline": ["tests/test_wire.py", "tests/test_retry.py", "tests/test_polling.py"],
     "_wire/reach": ["tests/test_reach.py"],
+    "_wire/sockets": ["tests/test_wire.py"],
+    "_wire/credentials": ["tests/test_secrets.py", "tests/test_wire.py", "tests/test_redaction.py"],
+    "_wire/__init__": ["tests/test_wire.py"],
+    "cli/__init__": ["tests/test_cli.py", "tests/test_cli_paid_tasks.py"],
+    "cli/_parser": [
+        "tests/test_cli.py",
+        "tests/test_cli_paid_tasks.py",
+        "tests/test_batch_cli.py",
+        "tests/test_upload_cli.py",
+    ],
+    "cli/_commands": ["tests/test_cli.py", "tests/test_cli_paid_tasks.py", "tests/test_upload_cli.py"],
+    "cli/_batch_command": ["tests/test_batch_cli.py"],
+    "cli/_fake_commands": ["tests/test_cli.py"],
+    "cli/_output": ["tests/test_cli.py", "tests/test_cli_paid_tasks.py"],
+    "cli/_progress": ["tests/test_cli.py"],
+    "cli/_contract_command": ["contract_tests/test_contract_check.py"],
 }
 # Heavy libraries the test runs import, imported once before forking so each mutant starts fast (no pytest
 # plugin: pytest must import those itself, to rewrite their asserts).
@@ -434,30 +487,39 @@ def read_equivalents() -> dict[str, str]:
     return equivalent
 
 
+# What a scratch project leaves out of the checkout: history, environments, caches and outputs.
+NOT_COPIED = shutil.ignore_patterns(
+    ".git", ".venv", "venv*", "__pycache__", ".*_cache", ".hypothesis", "out", "htmlcov", "*.png", "mutation-*.txt"
+)
+
+
 @contextlib.contextmanager
-def scratch_package() -> Iterator[Path]:
-    """A copy of ``wrapper/`` (and a link to ``openapi/``, which the testing package reads) in a temp dir."""
+def scratch_project() -> Iterator[Path]:
+    """A copy of the checkout (code, tests, spec) in a temp dir: mutants run there, never in the checkout.
+
+    The tests are copied too, so editing them while a run goes on does not change what that run measures,
+    and whatever a mutant writes into its working folder (a database named ``XXXX``...) stays in the copy.
+    """
     with tempfile.TemporaryDirectory(prefix="evolink-mutation-") as temp:
-        project = Path(temp)
-        shutil.copytree(ROOT / "wrapper", project / "wrapper", ignore=shutil.ignore_patterns("__pycache__"))
-        (project / "openapi").symlink_to(ROOT / "openapi")
-        yield project / "wrapper"
+        project = Path(temp) / "project"
+        shutil.copytree(ROOT, project, ignore=NOT_COPIED)
+        (Path(temp) / "tmp").mkdir()
+        yield project
 
 
-def unused_plugins(tests: list[str]) -> list[str]:
+def unused_plugins(project: Path, tests: list[str]) -> list[str]:
     """``-p no:...`` for the plugins that ``tests`` do not use: loading them is most of a run's start-up."""
     if not tests:
         return []  # the whole suite: every plugin
-    texts = [(ROOT / path).read_text(encoding="utf-8") for path in tests]
+    texts = [(project / path).read_text(encoding="utf-8") for path in tests]
     unused = ["schemathesis", "pytest_cov"]
     if not any("hypothesis" in text for text in texts):
         unused.append("hypothesispytest")
     return [option for name in unused for option in ("-p", f"no:{name}")]
 
 
-def run_tests(wrapper: Path, tests: list[str], timeout: float) -> tuple[bool, float]:
-    """Run ``tests`` in a forked child against ``wrapper``; return (failed or timed out, seconds)."""
-    start = time.monotonic()
+def start_tests(project: Path, tests: list[str]) -> int:
+    """Start ``tests`` in a forked child, in ``project`` and against its ``wrapper/``; return the child's pid."""
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 3
@@ -465,46 +527,133 @@ def run_tests(wrapper: Path, tests: list[str], timeout: float) -> tuple[bool, fl
             os.setsid()
             # A shell starts a background job with SIGINT ignored; the Ctrl-C tests need Python's handler.
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            log = os.open(wrapper.parent / "pytest.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            log = os.open(project.parent / "pytest.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(log, 1)
             os.dup2(log, 2)
             stdin = os.open(os.devnull, os.O_RDONLY)
             os.dup2(stdin, 0)
-            os.environ["PYTHONPATH"] = f"{wrapper}{os.pathsep}{ROOT / 'generated'}"
+            os.chdir(project)
+            os.environ["PYTHONPATH"] = f"{project / 'wrapper'}{os.pathsep}{project / 'generated'}"
             os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+            os.environ["TMPDIR"] = str(project.parent / "tmp")
+            tempfile.tempdir = None
             os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
-            sys.path.insert(0, str(wrapper))
+            sys.path.insert(0, str(project / "wrapper"))
             sys.dont_write_bytecode = True
             import pytest
 
             # Its own temporary folder: other pytest sessions on the machine prune the shared one.
-            options = ["-x", "-q", "-p", "no:cacheprovider", f"--basetemp={wrapper.parent / 'pytest-tmp'}"]
-            code = int(pytest.main([*options, *unused_plugins(tests), *tests]))
+            options = ["-x", "-q", "-p", "no:cacheprovider", f"--basetemp={project.parent / 'pytest-tmp'}"]
+            code = int(pytest.main([*options, *unused_plugins(project, tests), *tests]))
         finally:
             os._exit(code)
-    deadline = start + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status) != 0, time.monotonic() - start
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return True, time.monotonic() - start
+    return pid
+
+
+def finished(pid: int, deadline: float) -> bool | None:
+    """None while the child runs; else whether it failed (or outran ``deadline``, and was killed)."""
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        return os.waitstatus_to_exitcode(status) != 0
+    if time.monotonic() <= deadline:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return True
+
+
+def run_tests(project: Path, tests: list[str], timeout: float) -> tuple[bool, float]:
+    """Run ``tests`` in ``project`` to the end; return (failed or timed out, seconds)."""
+    start = time.monotonic()
+    pid = start_tests(project, tests)
+    while (failed := finished(pid, start + timeout)) is None:
         time.sleep(0.02)
+    return failed, time.monotonic() - start
+
+
+@dataclass
+class _Slot:
+    """One scratch project and the mutant whose tests run there, if any."""
+
+    project: Path
+    mutant: Mutant | None = None
+    pid: int = 0
+    deadline: float = 0.0
 
 
 @dataclass
 class _Tally:
     mutants: int = 0
     killed: int = 0
+    timed_out: int = 0  # of the killed: the tests outran their timeout (an endless loop, or a slow machine)
     survived: int = 0
     equivalent: int = 0
+
+    def add(self, other: _Tally) -> None:
+        self.mutants += other.mutants
+        self.killed += other.killed
+        self.timed_out += other.timed_out
+        self.survived += other.survived
+        self.equivalent += other.equivalent
 
     def score(self) -> str:
         counted = self.mutants - self.equivalent
         return f"{100 * self.killed / counted:5.1f}%" if counted else "    -"
+
+    def row(self, name: str) -> str:
+        counts = f"{self.mutants:7} {self.killed:7} {self.timed_out:8} {self.survived:8} {self.equivalent:10}"
+        return f"{name:24} {counts} {self.score():>7}"
+
+
+HEADER = f"{'module':24} {'mutants':>7} {'killed':>7} {'timeouts':>8} {'survived':>8} {'equivalent':>10} {'score':>7}"
+
+
+def run_module(
+    module: str, mutants: list[Mutant], slots: list[_Slot], tests: list[str], timeout: float, survivors: list[str]
+) -> _Tally:
+    """Run ``mutants`` of ``module`` across ``slots`` (each its own scratch project); tally them."""
+    tally = _Tally()
+    pending = list(mutants)
+    originals = {
+        id(slot): (slot.project / "wrapper" / "evolink_images" / f"{module}.py").read_bytes() for slot in slots
+    }
+    started = time.monotonic()
+    try:
+        while pending or any(slot.mutant for slot in slots):
+            for slot in slots:
+                if slot.mutant is None and pending:
+                    slot.mutant = pending.pop(0)
+                    target = slot.project / "wrapper" / "evolink_images" / f"{module}.py"
+                    target.write_text(mutated_source(module, slot.mutant.index), encoding="utf-8")
+                    slot.pid = start_tests(slot.project, tests)
+                    slot.deadline = time.monotonic() + timeout
+                if slot.mutant is None:
+                    continue
+                failed = finished(slot.pid, slot.deadline)
+                if failed is None:
+                    continue
+                mutant, slot.mutant = slot.mutant, None
+                done = len(mutants) - len(pending) - sum(1 for other in slots if other.mutant)
+                if done % 25 == 0:
+                    print(f"  {module}: {done} of {len(mutants)} run, {time.monotonic() - started:.0f} s", flush=True)
+                if failed:
+                    tally.killed += 1
+                    tally.timed_out += time.monotonic() > slot.deadline
+                else:
+                    tally.survived += 1
+                    survivors.append(f"{module}\t{mutant.key}\tline {mutant.line}")
+                    print(f"  survived: {module}.py:{mutant.line}  {mutant.key}", flush=True)
+            time.sleep(0.02)
+    finally:
+        for slot in slots:
+            if slot.mutant is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(slot.pid, signal.SIGKILL)
+                os.waitpid(slot.pid, 0)
+                slot.mutant = None
+            (slot.project / "wrapper" / "evolink_images" / f"{module}.py").write_bytes(originals[id(slot)])
+    return tally
 
 
 def main(argv: list[str]) -> int:
@@ -513,11 +662,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("modules", nargs="*", help="modules under the package, e.g. _rules _wire/redaction")
     parser.add_argument("--list", action="store_true", help="print the mutants and run nothing")
     parser.add_argument("--survivors", action="store_true", help="re-run only the last run's survivors")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants run at once, each in its own copy (default 1)")
     options = parser.parse_args(argv)
     modules = options.modules or all_modules()
     unknown = [module for module in modules if not (PACKAGE / f"{module}.py").is_file()]
     if unknown:
         parser.error(f"no such module under {PACKAGE.relative_to(ROOT)}: {', '.join(unknown)}")
+    if options.jobs < 1:
+        parser.error("--jobs is at least 1")
     equivalent = read_equivalents()
     if options.list:
         for module in modules:
@@ -536,59 +688,44 @@ def main(argv: list[str]) -> int:
     survivors: list[str] = []
     broken: list[str] = []
     started = time.monotonic()
-    with scratch_package() as wrapper:
+    with contextlib.ExitStack() as stack:
+        slots = [_Slot(stack.enter_context(scratch_project())) for _ in range(options.jobs)]
         for module in modules:
-            tests = [path for path in TESTS.get(module, []) if (ROOT / path).exists()] or []
-            failed, baseline = run_tests(wrapper, tests, timeout=900)
+            tests = TESTS.get(module, [])
+            missing = [path for path in tests if not (ROOT / path).is_file()]
+            if missing:
+                raise SystemExit(f"TESTS lists test files that do not exist: {', '.join(missing)}")
+            failed, baseline = run_tests(slots[0].project, tests, timeout=900)
             if failed:
                 print(f"{module}: its tests fail without any mutant ({' '.join(tests) or 'the whole suite'}): skipped")
-                print((wrapper.parent / "pytest.log").read_text(encoding="utf-8", errors="replace")[-3000:])
+                print((slots[0].project.parent / "pytest.log").read_text(encoding="utf-8", errors="replace")[-3000:])
                 broken.append(module)
                 continue
-            timeout = 3 * baseline + 10
-            target = wrapper / "evolink_images" / f"{module}.py"
-            original = target.read_bytes()
             tally = tallies[module] = _Tally()
-            try:
-                for mutant in mutants_of(module):
-                    tally.mutants += 1
-                    if mutant.key in equivalent:
-                        tally.equivalent += 1
-                        continue
-                    if rerun is not None and mutant.key not in rerun:
-                        tally.killed += 1  # killed last time; not run again
-                        continue
-                    if tally.mutants % 25 == 0:
-                        print(
-                            f"  {module}: {tally.mutants} mutants so far, {time.monotonic() - started:.0f} s",
-                            flush=True,
-                        )
-                    target.write_text(mutated_source(module, mutant.index), encoding="utf-8")
-                    killed, _ = run_tests(wrapper, tests, timeout)
-                    if killed:
-                        tally.killed += 1
-                    else:
-                        tally.survived += 1
-                        survivors.append(f"{module}\t{mutant.key}\tline {mutant.line}")
-                        print(f"  survived: {module}.py:{mutant.line}  {mutant.key}", flush=True)
-            finally:
-                target.write_bytes(original)
+            to_run = []
+            for mutant in mutants_of(module):
+                tally.mutants += 1
+                if mutant.key in equivalent:
+                    tally.equivalent += 1
+                elif rerun is not None and mutant.key not in rerun:
+                    tally.killed += 1  # killed last time; not run again
+                else:
+                    to_run.append(mutant)
+            # Three times the unmutated run, and room for the other jobs sharing the machine's cores.
+            timeout = 3 * baseline * max(1, options.jobs / (os.cpu_count() or 1)) + 20
+            tally.add(run_module(module, to_run, slots, tests, timeout, survivors))
             print(
                 f"{module}: {tally.killed}/{tally.mutants - tally.equivalent} killed, {baseline:.1f} s a run",
                 flush=True,
             )
     SURVIVORS_FILE.write_text("".join(f"{line}\n" for line in [*kept, *survivors]), encoding="utf-8")
     total = _Tally()
-    print(f"\n{'module':24} {'mutants':>7} {'killed':>7} {'survived':>8} {'equivalent':>10} {'score':>7}")
+    print(f"\n{HEADER}")
     for module, tally in tallies.items():
-        row = f"{tally.mutants:7} {tally.killed:7} {tally.survived:8} {tally.equivalent:10} {tally.score():>7}"
-        print(f"{module:24} {row}")
-        total.mutants += tally.mutants
-        total.killed += tally.killed
-        total.survived += tally.survived
-        total.equivalent += tally.equivalent
-    print(f"{'all':24} {total.mutants:7} {total.killed:7} {total.survived:8} {total.equivalent:10} {total.score():>7}")
-    print(f"\n{time.monotonic() - started:.0f} s; survivors in {SURVIVORS_FILE.name}")
+        print(tally.row(module))
+        total.add(tally)
+    print(total.row("all"))
+    print(f"\n{time.monotonic() - started:.0f} s with {options.jobs} job(s); survivors in {SURVIVORS_FILE.name}")
     if options.survivors:
         print("(--survivors: mutants killed in the previous run were not run again)")
     if broken:
