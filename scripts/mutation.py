@@ -663,6 +663,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--list", action="store_true", help="print the mutants and run nothing")
     parser.add_argument("--survivors", action="store_true", help="re-run only the last run's survivors")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once, each in its own copy (default 1)")
+    parser.add_argument(
+        "--survivors-file",
+        type=Path,
+        default=SURVIVORS_FILE,
+        help=f"where survivors are read (--survivors) and written (default {SURVIVORS_FILE.name})",
+    )
     options = parser.parse_args(argv)
     modules = options.modules or all_modules()
     unknown = [module for module in modules if not (PACKAGE / f"{module}.py").is_file()]
@@ -677,7 +683,8 @@ def main(argv: list[str]) -> int:
                 mark = "  (equivalent)" if mutant.key in equivalent else ""
                 print(f"{mutant.module}.py:{mutant.line}  {mutant.key}{mark}")
         return 0
-    previous = SURVIVORS_FILE.read_text(encoding="utf-8") if SURVIVORS_FILE.exists() else ""
+    survivors_file: Path = options.survivors_file
+    previous = survivors_file.read_text(encoding="utf-8") if survivors_file.exists() else ""
     rerun = {line.split("\t")[1] for line in previous.splitlines() if "\t" in line} if options.survivors else None
     kept = [line for line in previous.splitlines() if line.split("\t")[0] not in modules] if previous else []
     for name in PRELOAD:
@@ -718,14 +725,14 @@ def main(argv: list[str]) -> int:
                 f"{module}: {tally.killed}/{tally.mutants - tally.equivalent} killed, {baseline:.1f} s a run",
                 flush=True,
             )
-    SURVIVORS_FILE.write_text("".join(f"{line}\n" for line in [*kept, *survivors]), encoding="utf-8")
+    survivors_file.write_text("".join(f"{line}\n" for line in [*kept, *survivors]), encoding="utf-8")
     total = _Tally()
     print(f"\n{HEADER}")
     for module, tally in tallies.items():
         print(tally.row(module))
         total.add(tally)
     print(total.row("all"))
-    print(f"\n{time.monotonic() - started:.0f} s with {options.jobs} job(s); survivors in {SURVIVORS_FILE.name}")
+    print(f"\n{time.monotonic() - started:.0f} s with {options.jobs} job(s); survivors in {survivors_file}")
     if options.survivors:
         print("(--survivors: mutants killed in the previous run were not run again)")
     if broken:
