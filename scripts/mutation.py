@@ -103,7 +103,7 @@ TESTS: dict[str, list[str]] = {
     ],
     "_requests": ["tests/test_clients.py", "tests/test_rules.py"],
     "_arguments": ["tests/test_clients.py", "tests/test_polling.py", "tests/test_downloads.py", "tests/test_batch.py"],
-    "_callbacks": ["tests/test_clients.py"],
+    "_callbacks": ["tests/test_callbacks.py", "tests/test_clients.py"],
     "_calls": ["tests/test_clients.py", "tests/test_uploads.py", "tests/test_adversary_teams.py"],
     "_client": ["tests/test_clients.py", "tests/test_uploads.py", "tests/test_polling.py", "tests/test_downloads.py"],
     "_async_client": [

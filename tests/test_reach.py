@@ -9,6 +9,7 @@ its socket-level checks, is used (no mock transport).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from evolink_images import AsyncClient, Client, DownloadError, Task
+from evolink_images._wire import reach
 from evolink_images._wire.reach import problem
 
 from .loopback import Answer, LoopbackServer
@@ -88,3 +90,33 @@ def test_the_same_name_is_fetched_when_internal_hosts_are_allowed(
 )
 def test_every_address_a_name_resolves_to_must_be_public(addresses: list[str], refused: bool) -> None:
     assert (problem("cdn.example.com", addresses) is not None) is refused
+
+
+def test_a_refusal_names_the_host_cut_to_80_characters_and_the_address() -> None:
+    host = "h" * 100 + ".example.com"
+    internal = "resolves to the non-public address 10.0.0.7 (written '10.0.0.7')"
+    assert str(problem(host, ["10.0.0.7"])) == f"'{'h' * 80}' {internal}"
+    assert str(problem(host, [])) == f"'{'h' * 80}' resolved to no address"
+    assert str(problem("cdn.example.com", [])) == "'cdn.example.com' resolved to no address"
+
+
+def test_the_rule_is_off_unless_entered_and_leaving_restores_what_was_in_force() -> None:
+    assert not reach.public_only()
+    outer = reach.enter(True)
+    assert reach.public_only()
+    inner = reach.enter(False)
+    assert not reach.public_only()
+    reach.leave(inner)
+    assert reach.public_only()
+    reach.leave(outer)
+    assert not reach.public_only()
+
+
+def test_the_rule_stays_in_its_own_context() -> None:
+    seen: list[bool] = []
+    token = reach.enter(True)
+    try:
+        contextvars.Context().run(lambda: seen.append(reach.public_only()))
+    finally:
+        reach.leave(token)
+    assert seen == [False]
