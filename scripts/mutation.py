@@ -41,16 +41,20 @@ import argparse
 import ast
 import contextlib
 import copy
+import dataclasses
 import importlib
+import json
 import os
 import shutil
 import signal
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "wrapper" / "evolink_images"
@@ -191,6 +195,11 @@ class Mutant:
     key: str
     line: int
     change: str
+    end_line: int = 0
+
+    def lines(self) -> range:
+        """The source lines the changed node spans."""
+        return range(self.line, max(self.line, self.end_line) + 1)
 
 
 def _short(node: ast.AST, width: int = 48) -> str:
@@ -220,7 +229,8 @@ class _Mutator(ast.NodeTransformer):
         self.seen[base] = count + 1
         key = base if count == 0 else f"{base} #{count + 1}"
         index = len(self.found)
-        self.found.append(Mutant(self.module, index, key, getattr(node, "lineno", 0), change))
+        line = getattr(node, "lineno", 0)
+        self.found.append(Mutant(self.module, index, key, line, change, getattr(node, "end_lineno", None) or line))
         if index != self.target:
             return None
         return ast.copy_location(make(), node)
@@ -511,18 +521,21 @@ def unused_plugins(project: Path, tests: list[str]) -> list[str]:
     """``-p no:...`` for the plugins that ``tests`` do not use: loading them is most of a run's start-up."""
     if not tests:
         return []  # the whole suite: every plugin
-    texts = [(project / path).read_text(encoding="utf-8") for path in tests]
+    texts = [(project / path).read_text(encoding="utf-8") for path in {test.partition("::")[0] for test in tests}]
     unused = ["schemathesis", "pytest_cov"]
     if not any("hypothesis" in text for text in texts):
         unused.append("hypothesispytest")
     return [option for name in unused for option in ("-p", f"no:{name}")]
 
 
-def start_tests(project: Path, tests: list[str]) -> int:
-    """Start ``tests`` in a forked child, in ``project`` and against its ``wrapper/``; return the child's pid."""
+def start_tests(project: Path, tests: list[str], *, measure: bool = False) -> int:
+    """Start ``tests`` in a forked child, in ``project`` and against its ``wrapper/``; return the child's pid.
+
+    With ``measure``, the run records which test executed each line (``COVERAGE_MAP`` beside the project).
+    """
     pid = os.fork()
     if pid == 0:  # the child: never returns
-        code = 3
+        code = DRIVER_FAILED
         try:
             os.setsid()
             # A shell starts a background job with SIGINT ignored; the Ctrl-C tests need Python's handler.
@@ -543,33 +556,117 @@ def start_tests(project: Path, tests: list[str]) -> int:
             import pytest
 
             # Its own temporary folder: other pytest sessions on the machine prune the shared one.
-            options = ["-x", "-q", "-p", "no:cacheprovider", f"--basetemp={project.parent / 'pytest-tmp'}"]
-            code = int(pytest.main([*options, *unused_plugins(project, tests), *tests]))
+            options = ["-q", "-p", "no:cacheprovider", f"--basetemp={project.parent / 'pytest-tmp'}"]
+            plugins: list[object] = []
+            if measure:
+                os.environ["COVERAGE_FILE"] = str(project.parent / COVERAGE_MAP)
+                options += ["--cov=evolink_images", "--cov-context=test", "--cov-report="]
+                plugins.append(_TestTimes(project.parent / TEST_TIMES))
+            else:
+                options += ["-x", *unused_plugins(project, tests)]
+            code = int(pytest.main([*options, *tests], plugins=plugins))
+        except BaseException:
+            traceback.print_exc()
         finally:
             os._exit(code)
     return pid
 
 
-def finished(pid: int, deadline: float) -> bool | None:
-    """None while the child runs; else whether it failed (or outran ``deadline``, and was killed)."""
+class _TestTimes:
+    """A pytest plugin: each test's place in the run and its seconds (setup, call and teardown), as JSON."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.times: dict[str, list[float]] = {}
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        place = self.times.setdefault(report.nodeid, [len(self.times), 0.0])
+        place[1] += report.duration
+
+    def pytest_sessionfinish(self) -> None:
+        self.path.write_text(json.dumps(self.times), encoding="utf-8")
+
+
+# pytest's exit codes: 1 is "tests failed", 2 an interrupted run (a collection error: the mutant broke an
+# import), 3 an internal error (the mutant broke what a plugin or fixture runs; the unmutated run passed);
+# 4 (usage: a test id not found) and 5 (no tests collected) say the selection was wrong.
+KILLED_CODES = frozenset({1, 2, 3})
+DRIVER_FAILED = 97  # the child failed before pytest could run: a fault of this driver, never a kill
+WRONG_SELECTION_CODES = frozenset({4, 5})
+COVERAGE_MAP = "coverage-map"
+TEST_TIMES = "test-times.json"
+
+
+def finished(pid: int, deadline: float) -> int | None:
+    """None while the child runs; else its exit code (-9 when it outran ``deadline`` and was killed)."""
     done, status = os.waitpid(pid, os.WNOHANG)
     if done:
-        return os.waitstatus_to_exitcode(status) != 0
+        return os.waitstatus_to_exitcode(status)
     if time.monotonic() <= deadline:
         return None
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
-    return True
+    return -signal.SIGKILL
 
 
-def run_tests(project: Path, tests: list[str], timeout: float) -> tuple[bool, float]:
-    """Run ``tests`` in ``project`` to the end; return (failed or timed out, seconds)."""
+def run_tests(project: Path, tests: list[str], timeout: float, *, measure: bool = False) -> tuple[int, float]:
+    """Run ``tests`` in ``project`` to the end; return (exit code, or -9 on timeout; seconds)."""
     start = time.monotonic()
-    pid = start_tests(project, tests)
-    while (failed := finished(pid, start + timeout)) is None:
+    pid = start_tests(project, tests, measure=measure)
+    while (code := finished(pid, start + timeout)) is None:
         time.sleep(0.02)
-    return failed, time.monotonic() - start
+    return code, time.monotonic() - start
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What the unmutated run of a module's test files saw: who ran each line, in which order, how long."""
+
+    files: list[str]
+    lines: dict[int, set[str]]  # line: the ids of the tests that executed it
+    places: dict[str, int]  # test id: its place in the run
+    seconds: dict[str, float]  # test id: its setup, call and teardown
+    total: float  # the whole run, start-up and coverage included
+
+    def selection(self, mutant: Mutant) -> list[str]:
+        """The tests that executed ``mutant``'s lines, in the order they ran; all the files when none did.
+
+        Lines run only at import, or only in a subprocess, have no test: their mutants run every file.
+        """
+        ids: set[str] = set()
+        for line in mutant.lines():
+            ids |= self.lines.get(line, set())
+        return sorted(ids, key=lambda test: self.places.get(test, len(self.places))) if ids else self.files
+
+    def timeout(self, tests: list[str], stretch: float) -> float:
+        """Three times what ``tests`` took unmutated (``stretch`` for a shared machine), plus start-up room."""
+        if tests == self.files:
+            return 3 * self.total * stretch + 20
+        return 3 * sum(self.seconds.get(test, 0.0) for test in tests) * stretch + 15
+
+
+def measured(project: Path, module: str, files: list[str], total: float) -> Measured:
+    """Read what the last measured run (``start_tests(measure=True)``) recorded for ``module``."""
+    import coverage
+
+    data = coverage.CoverageData(basename=str(project.parent / COVERAGE_MAP))
+    data.read()
+    wanted = os.path.realpath(project / "wrapper" / "evolink_images" / f"{module}.py")
+    lines: dict[int, set[str]] = {}
+    for path in data.measured_files():
+        if os.path.realpath(path) == wanted:
+            for line, contexts in data.contexts_by_lineno(path).items():
+                ids = {context.rpartition("|")[0] for context in contexts if "|" in context}
+                if ids:
+                    lines.setdefault(line, set()).update(ids)
+    times = json.loads((project.parent / TEST_TIMES).read_text(encoding="utf-8"))
+    places = {test: int(place) for test, (place, _) in times.items()}
+    seconds = {test: float(spent) for test, (_, spent) in times.items()}
+    return Measured(files, lines, places, seconds, total)
+
+
+RUNS: dict[str, int] = {}  # test runs by phase, for the closing line
 
 
 @dataclass
@@ -578,8 +675,19 @@ class _Slot:
 
     project: Path
     mutant: Mutant | None = None
+    phase: str = ""  # "selected": the mutant against its tests; "check": those tests unmutated; "all": every file
+    selection: list[str] = dataclasses.field(default_factory=list)
+    first_code: int = 0  # the exit code of the "selected" phase
+    module_file: str = ""  # the mutated module's file name under the package
     pid: int = 0
     deadline: float = 0.0
+
+    def start(self, phase: str, source: str, tests: list[str], timeout: float) -> None:
+        self.phase = phase
+        RUNS[phase] = RUNS.get(phase, 0) + 1
+        (self.project / "wrapper" / "evolink_images" / self.module_file).write_text(source, encoding="utf-8")
+        self.pid = start_tests(self.project, tests)
+        self.deadline = time.monotonic() + timeout
 
 
 @dataclass
@@ -610,36 +718,67 @@ HEADER = f"{'module':24} {'mutants':>7} {'killed':>7} {'timeouts':>8} {'survived
 
 
 def run_module(
-    module: str, mutants: list[Mutant], slots: list[_Slot], tests: list[str], timeout: float, survivors: list[str]
+    module: str, mutants: list[Mutant], slots: list[_Slot], seen: Measured, stretch: float, survivors: list[str]
 ) -> _Tally:
-    """Run ``mutants`` of ``module`` across ``slots`` (each its own scratch project); tally them."""
+    """Run ``mutants`` of ``module`` across ``slots`` (each its own scratch project); tally them.
+
+    Each mutant first runs only the tests that executed its lines (``seen``). A failure there is a kill
+    once those same tests have passed unmutated (checked once per selection: a test that needs another to
+    run first must not pass for a kill); otherwise, and when the selection cannot run (a test id not
+    found, nothing collected), the mutant runs again against every file.
+    """
     tally = _Tally()
     pending = list(mutants)
-    originals = {
-        id(slot): (slot.project / "wrapper" / "evolink_images" / f"{module}.py").read_bytes() for slot in slots
-    }
+    original = (PACKAGE / f"{module}.py").read_text(encoding="utf-8")
+    passes_unmutated: dict[tuple[str, ...], bool] = {}
     started = time.monotonic()
+    for slot in slots:
+        slot.module_file = f"{module}.py"
     try:
         while pending or any(slot.mutant for slot in slots):
             for slot in slots:
                 if slot.mutant is None and pending:
                     slot.mutant = pending.pop(0)
-                    target = slot.project / "wrapper" / "evolink_images" / f"{module}.py"
-                    target.write_text(mutated_source(module, slot.mutant.index), encoding="utf-8")
-                    slot.pid = start_tests(slot.project, tests)
-                    slot.deadline = time.monotonic() + timeout
+                    slot.selection = seen.selection(slot.mutant)
+                    source = mutated_source(module, slot.mutant.index)
+                    slot.start("selected", source, slot.selection, seen.timeout(slot.selection, stretch))
                 if slot.mutant is None:
                     continue
-                failed = finished(slot.pid, slot.deadline)
-                if failed is None:
+                code = finished(slot.pid, slot.deadline)
+                if code is None:
                     continue
-                mutant, slot.mutant = slot.mutant, None
+                mutant = slot.mutant
+                if code not in (0, -signal.SIGKILL, *KILLED_CODES, *WRONG_SELECTION_CODES):
+                    log = (slot.project.parent / "pytest.log").read_text(encoding="utf-8", errors="replace")
+                    raise SystemExit(f"{module}: code {code} for {mutant.key} ({slot.phase}):\n{log[-3000:]}")
+                key = tuple(slot.selection)
+                if slot.phase == "selected" and slot.selection != seen.files and code != 0:
+                    slot.first_code = code
+                    if code in WRONG_SELECTION_CODES or passes_unmutated.get(key) is False:
+                        slot.start(
+                            "all", mutated_source(module, mutant.index), seen.files, seen.timeout(seen.files, stretch)
+                        )
+                        continue
+                    if key not in passes_unmutated:
+                        slot.start("check", original, slot.selection, seen.timeout(slot.selection, stretch) + 30)
+                        continue
+                elif slot.phase == "check":
+                    passes_unmutated[key] = code == 0
+                    if code != 0:
+                        slot.start(
+                            "all", mutated_source(module, mutant.index), seen.files, seen.timeout(seen.files, stretch)
+                        )
+                        continue
+                    code = slot.first_code
+                if code in WRONG_SELECTION_CODES:
+                    raise SystemExit(f"{module}: its test files cannot run (pytest code {code}) for {mutant.key}")
+                slot.mutant = None
                 done = len(mutants) - len(pending) - sum(1 for other in slots if other.mutant)
                 if done % 25 == 0:
                     print(f"  {module}: {done} of {len(mutants)} run, {time.monotonic() - started:.0f} s", flush=True)
-                if failed:
+                if code != 0:
                     tally.killed += 1
-                    tally.timed_out += time.monotonic() > slot.deadline
+                    tally.timed_out += code == -signal.SIGKILL
                 else:
                     tally.survived += 1
                     survivors.append(f"{module}\t{mutant.key}\tline {mutant.line}")
@@ -648,11 +787,11 @@ def run_module(
     finally:
         for slot in slots:
             if slot.mutant is not None:
-                with contextlib.suppress(ProcessLookupError):
+                with contextlib.suppress(ProcessLookupError, ChildProcessError):
                     os.killpg(slot.pid, signal.SIGKILL)
-                os.waitpid(slot.pid, 0)
+                    os.waitpid(slot.pid, 0)
                 slot.mutant = None
-            (slot.project / "wrapper" / "evolink_images" / f"{module}.py").write_bytes(originals[id(slot)])
+            (slot.project / "wrapper" / "evolink_images" / f"{module}.py").write_text(original, encoding="utf-8")
     return tally
 
 
@@ -702,8 +841,8 @@ def main(argv: list[str]) -> int:
             missing = [path for path in tests if not (ROOT / path).is_file()]
             if missing:
                 raise SystemExit(f"TESTS lists test files that do not exist: {', '.join(missing)}")
-            failed, baseline = run_tests(slots[0].project, tests, timeout=900)
-            if failed:
+            code, baseline = run_tests(slots[0].project, tests, timeout=900, measure=True)
+            if code != 0:
                 print(f"{module}: its tests fail without any mutant ({' '.join(tests) or 'the whole suite'}): skipped")
                 print((slots[0].project.parent / "pytest.log").read_text(encoding="utf-8", errors="replace")[-3000:])
                 broken.append(module)
@@ -718,13 +857,11 @@ def main(argv: list[str]) -> int:
                     tally.killed += 1  # killed last time; not run again
                 else:
                     to_run.append(mutant)
-            # Three times the unmutated run, and room for the other jobs sharing the machine's cores.
-            timeout = 3 * baseline * max(1, options.jobs / (os.cpu_count() or 1)) + 20
-            tally.add(run_module(module, to_run, slots, tests, timeout, survivors))
-            print(
-                f"{module}: {tally.killed}/{tally.mutants - tally.equivalent} killed, {baseline:.1f} s a run",
-                flush=True,
-            )
+            seen = measured(slots[0].project, module, tests, baseline)
+            # Room for the other jobs sharing the machine's cores.
+            stretch = max(1.0, options.jobs / (os.cpu_count() or 1))
+            tally.add(run_module(module, to_run, slots, seen, stretch, survivors))
+            print(f"{tally.row(module)}   (its tests: {baseline:.1f} s unmutated)", flush=True)
     survivors_file.write_text("".join(f"{line}\n" for line in [*kept, *survivors]), encoding="utf-8")
     total = _Tally()
     print(f"\n{HEADER}")
@@ -733,6 +870,7 @@ def main(argv: list[str]) -> int:
         total.add(tally)
     print(total.row("all"))
     print(f"\n{time.monotonic() - started:.0f} s with {options.jobs} job(s); survivors in {survivors_file}")
+    print(f"test runs: {', '.join(f'{count} {phase}' for phase, count in RUNS.items())}")
     if options.survivors:
         print("(--survivors: mutants killed in the previous run were not run again)")
     if broken:
