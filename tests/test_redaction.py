@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from evolink_images._wire.redaction import MARK, Redactor
+from evolink_images._wire.redaction import MARK, Redactor, redact_logs
 
 KEY = "sk-evo-redaction-canary-7"
 
@@ -85,3 +87,29 @@ def test_a_key_split_after_its_first_byte_never_leaks_that_byte() -> None:
     stream = Redactor("ab").stream()
     assert stream.feed(b"a") == b""
     assert stream.feed(b"b") + stream.finish() == b"<redacted>"
+
+
+# Every logger that may write what a server sent: ours, httpx's and each of httpcore's (written out here,
+# not read from the module: a logger dropped from its list must fail this test).
+LOGGED_BY_SERVERS = [
+    "evolink_images",
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+]
+
+
+@pytest.mark.parametrize("name", LOGGED_BY_SERVERS)
+def test_a_live_redactors_key_is_cut_from_every_record_of_each_logger_that_may_echo_a_server(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    redactor = Redactor("sk-evo-logs-canary-31")
+    redact_logs(redactor)
+    with caplog.at_level(logging.DEBUG, logger=name):
+        logging.getLogger(name).debug("server said %s twice: %s", "sk-evo-logs-canary-31", "sk-evo-logs-canary-31")
+    [record] = [record for record in caplog.records if record.name == name]
+    assert record.getMessage() == f"server said {MARK} twice: {MARK}"
+    del redactor

@@ -542,6 +542,20 @@ def test_an_upload_cache_knows_what_it_is_given_and_ignores_uploads_without_a_di
     assert cache.layer().get("a" * 64) == known
 
 
+def test_an_upload_made_in_a_layer_is_known_below_it_and_reported_once() -> None:
+    from evolink_images._upload_cache import UploadCache
+
+    later = datetime.datetime.now(datetime.UTC) + LIFETIME
+    reported: list[UploadedFile] = []
+    client_cache = UploadCache()
+    batch_cache = client_cache.layer(on_upload=reported.append)
+    made = UploadedFile("https://files.evolink.ai/u/d.png", later, sha256="d" * 64)
+    batch_cache.put(made)
+    assert client_cache.get("d" * 64) == made  # the client reuses what its batch uploaded
+    assert batch_cache.get("d" * 64) == made
+    assert reported == [made]
+
+
 @pytest.mark.filterwarnings("ignore::evolink_images.JournalWarning")  # item "b" is not in the second input
 def test_an_async_journaled_batch_records_its_uploads_for_the_next_run(fake: FakeEvoLink, tmp_path: Path) -> None:
     data = image()

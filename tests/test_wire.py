@@ -6,6 +6,7 @@ import gzip
 import time
 import zlib
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import httpcore
 import httpx
@@ -109,6 +110,47 @@ def test_a_deadline_shrinks_every_wait_and_refuses_once_passed() -> None:
     assert wire_deadline.bounded(30.0) == 30.0  # out of the scope: no deadline
     with wire_deadline.scope(time.monotonic() - 1), pytest.raises(DeadlineExceeded):
         wire_deadline.bounded(30.0)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deadline module's clock stopped at 100.0 s: boundaries can be met exactly."""
+    monkeypatch.setattr(wire_deadline, "time", SimpleNamespace(monotonic=lambda: 100.0))
+
+
+@pytest.mark.usefixtures("frozen_clock")
+def test_a_deadline_is_passed_from_its_very_instant() -> None:
+    assert wire_deadline.deadline_passed(100.0)
+    assert wire_deadline.deadline_passed(99.5)
+    assert not wire_deadline.deadline_passed(100.5)
+    assert not wire_deadline.deadline_passed(None)
+
+
+@pytest.mark.usefixtures("frozen_clock")
+@pytest.mark.parametrize(("deadline", "left"), [(100.5, 0.5), (130.0, 10.0), (101.0, 1.0)])
+def test_what_is_left_of_a_deadline_bounds_each_wait(deadline: float, left: float) -> None:
+    with wire_deadline.scope(deadline):
+        assert wire_deadline.bounded(10.0) == left
+        assert wire_deadline.bounded(None) == deadline - 100.0
+
+
+@pytest.mark.usefixtures("frozen_clock")
+@pytest.mark.parametrize("deadline", [100.0, 99.5, 98.0])
+def test_nothing_left_of_a_deadline_is_refused_in_words(deadline: float) -> None:
+    with wire_deadline.scope(deadline), pytest.raises(DeadlineExceeded) as caught:
+        wire_deadline.bounded(10.0)
+    assert str(caught.value) == "the call's time budget ran out"
+
+
+def test_enter_and_leave_nest_and_restore_the_deadline_in_force() -> None:
+    assert wire_deadline.current() is None
+    outer = wire_deadline.enter(50.0)
+    inner = wire_deadline.enter(40.0)
+    assert wire_deadline.current() == 40.0
+    wire_deadline.leave(inner)
+    assert wire_deadline.current() == 50.0
+    wire_deadline.leave(outer)
+    assert wire_deadline.current() is None
 
 
 def test_the_clients_own_transports_enforce_the_deadline_at_their_sockets() -> None:
