@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from evolink_images._wire import redaction
 from evolink_images._wire.redaction import MARK, Redactor, redact_logs
 
 KEY = "sk-evo-redaction-canary-7"
@@ -113,3 +114,13 @@ def test_a_live_redactors_key_is_cut_from_every_record_of_each_logger_that_may_e
     [record] = [record for record in caplog.records if record.name == name]
     assert record.getMessage() == f"server said {MARK} twice: {MARK}"
     del redactor
+
+
+def test_with_no_live_redactor_every_record_is_kept_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    redact_logs(Redactor("sk-evo-gone-canary-5"))  # the filter is installed; its redactor is gone at once
+    monkeypatch.setattr(redaction._LOG_REDACTION, "_refs", ())  # and no other test's client is alive
+    with caplog.at_level(logging.DEBUG, logger="httpx"):
+        logging.getLogger("httpx").debug("kept: %s", "sk-evo-gone-canary-5")
+    assert [record.getMessage() for record in caplog.records] == ["kept: sk-evo-gone-canary-5"]
