@@ -124,3 +124,40 @@ def test_with_no_live_redactor_every_record_is_kept_as_it_is(
     with caplog.at_level(logging.DEBUG, logger="httpx"):
         logging.getLogger("httpx").debug("kept: %s", "sk-evo-gone-canary-5")
     assert [record.getMessage() for record in caplog.records] == ["kept: sk-evo-gone-canary-5"]
+
+
+def test_every_live_redactors_key_is_cut_not_only_the_newest(caplog: pytest.LogCaptureFixture) -> None:
+    first, second = Redactor("sk-evo-first-canary-1"), Redactor("sk-evo-second-canary-2")
+    redact_logs(first)
+    redact_logs(second)
+    with caplog.at_level(logging.DEBUG, logger="evolink_images"):
+        logging.getLogger("evolink_images").debug("%s and %s", "sk-evo-first-canary-1", "sk-evo-second-canary-2")
+    assert [record.getMessage() for record in caplog.records] == [f"{MARK} and {MARK}"]
+    del first, second  # both alive to here
+
+
+def test_a_record_without_the_key_keeps_its_message_and_arguments(caplog: pytest.LogCaptureFixture) -> None:
+    redactor = Redactor("sk-evo-absent-canary-3")
+    redact_logs(redactor)
+    with caplog.at_level(logging.DEBUG, logger="httpx"):
+        logging.getLogger("httpx").debug("status %d for %s", 200, "/v1/tasks/t-1")
+    [record] = caplog.records
+    assert (record.msg, record.args) == ("status %d for %s", (200, "/v1/tasks/t-1"))
+    del redactor
+
+
+def test_a_record_that_cannot_be_formatted_is_passed_on_for_logging_to_report() -> None:
+    redactor = Redactor("sk-evo-broken-canary-4")
+    redact_logs(redactor)
+    record = logging.LogRecord("httpx", logging.DEBUG, __file__, 1, "%d items", ("many",), None)
+    assert redaction._LOG_REDACTION.filter(record) is True
+    assert (record.msg, record.args) == ("%d items", ("many",))
+    del redactor
+
+
+def test_the_log_filter_is_installed_once_per_logger_however_many_clients() -> None:
+    keep = [Redactor(f"sk-evo-many-canary-{number}") for number in range(3)]
+    for redactor in keep:
+        redact_logs(redactor)
+    for name in LOGGED_BY_SERVERS:
+        assert logging.getLogger(name).filters.count(redaction._LOG_REDACTION) == 1
