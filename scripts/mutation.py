@@ -74,6 +74,7 @@ TESTS: dict[str, list[str]] = {
     # Not the crash attacks (tests/test_batch_attacks.py): real processes, too slow to run per mutant.
     "_journal": [
         "tests/test_journal.py",
+        "tests/test_journal_records.py",
         "tests/test_journal_files.py",
         "tests/test_disk_index.py",
         "tests/test_batch.py",
@@ -142,6 +143,15 @@ TESTS: dict[str, list[str]] = {
     "cli/_progress": ["tests/test_cli.py"],
     "cli/_contract_command": ["contract_tests/test_contract_check.py"],
 }
+# Real processes and real budgets: 40 s and more a run, never run for a mutant (not even with --wide).
+SLOW_TESTS = frozenset(
+    {
+        "tests/test_adversary_wire.py",
+        "tests/test_upload_attacks.py",
+        "tests/test_batch_attacks.py",
+        "tests/test_adversary_batch.py",
+    }
+)
 # Heavy libraries the test runs import, imported once before forking so each mutant starts fast (no pytest
 # plugin: pytest must import those itself, to rewrite their asserts).
 PRELOAD = [
@@ -621,16 +631,15 @@ def run_tests(project: Path, tests: list[str], timeout: float, *, measure: bool 
 
 @dataclass(frozen=True)
 class Measured:
-    """What the unmutated run of a module's test files saw: who ran each line, in which order, how long."""
+    """What the unmutated run of the test files saw: who ran each line of a module, in which order, how long."""
 
-    files: list[str]
+    files: list[str]  # the module's own test files: what a mutant of a line no test ran is run against
     lines: dict[int, set[str]]  # line: the ids of the tests that executed it
     places: dict[str, int]  # test id: its place in the run
     seconds: dict[str, float]  # test id: its setup, call and teardown
-    total: float  # the whole run, start-up and coverage included
 
     def selection(self, mutant: Mutant) -> list[str]:
-        """The tests that executed ``mutant``'s lines, in the order they ran; all the files when none did.
+        """The tests that executed ``mutant``'s lines, in the order they ran; the module's files when none did.
 
         Lines run only at import, or only in a subprocess, have no test: their mutants run every file.
         """
@@ -641,16 +650,32 @@ class Measured:
 
     def timeout(self, tests: list[str], stretch: float) -> float:
         """Three times what ``tests`` took unmutated (``stretch`` for a shared machine), plus start-up room."""
-        if tests == self.files:
-            return 3 * self.total * stretch + 20
-        return 3 * sum(self.seconds.get(test, 0.0) for test in tests) * stretch + 15
+        files = set(tests)
+        spent = sum(seconds for test, seconds in self.seconds.items() if test in files or test.split("::")[0] in files)
+        return 3 * spent * stretch + 20
 
 
-def measured(project: Path, module: str, files: list[str], total: float) -> Measured:
-    """Read what the last measured run (``start_tests(measure=True)``) recorded for ``module``."""
+def measure(
+    project: Path, files: list[str], cache: dict[tuple[str, ...], tuple[int, float, Path]]
+) -> tuple[int, float, Path]:
+    """Run ``files`` unmutated, recording who ran each line; once per list of files. Return (code, seconds, record)."""
+    key = tuple(files)
+    if key not in cache:
+        code, seconds = run_tests(project, files, timeout=1800, measure=True)
+        record = project.parent / f"measured-{len(cache)}"
+        record.mkdir()
+        if code == 0:
+            (project.parent / COVERAGE_MAP).rename(record / COVERAGE_MAP)
+            (project.parent / TEST_TIMES).rename(record / TEST_TIMES)
+        cache[key] = (code, seconds, record)
+    return cache[key]
+
+
+def measured(record: Path, project: Path, module: str, files: list[str]) -> Measured:
+    """Read what a measured run (``measure``) recorded for ``module``."""
     import coverage
 
-    data = coverage.CoverageData(basename=str(project.parent / COVERAGE_MAP))
+    data = coverage.CoverageData(basename=str(record / COVERAGE_MAP))
     data.read()
     wanted = os.path.realpath(project / "wrapper" / "evolink_images" / f"{module}.py")
     lines: dict[int, set[str]] = {}
@@ -660,10 +685,10 @@ def measured(project: Path, module: str, files: list[str], total: float) -> Meas
                 ids = {context.rpartition("|")[0] for context in contexts if "|" in context}
                 if ids:
                     lines.setdefault(line, set()).update(ids)
-    times = json.loads((project.parent / TEST_TIMES).read_text(encoding="utf-8"))
+    times = json.loads((record / TEST_TIMES).read_text(encoding="utf-8"))
     places = {test: int(place) for test, (place, _) in times.items()}
     seconds = {test: float(spent) for test, (_, spent) in times.items()}
-    return Measured(files, lines, places, seconds, total)
+    return Measured(files, lines, places, seconds)
 
 
 RUNS: dict[str, int] = {}  # test runs by phase, for the closing line
@@ -803,6 +828,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--survivors", action="store_true", help="re-run only the last run's survivors")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once, each in its own copy (default 1)")
     parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="every module against all of tests/ but the slow attacks (each mutant still runs only the tests that"
+        " executed its lines), instead of the files TESTS lists for it",
+    )
+    parser.add_argument(
         "--survivors-file",
         type=Path,
         default=SURVIVORS_FILE,
@@ -813,6 +844,9 @@ def main(argv: list[str]) -> int:
     unknown = [module for module in modules if not (PACKAGE / f"{module}.py").is_file()]
     if unknown:
         parser.error(f"no such module under {PACKAGE.relative_to(ROOT)}: {', '.join(unknown)}")
+    unlisted = [module for module in modules if module not in TESTS]
+    if unlisted:
+        parser.error(f"no test files listed in TESTS for: {', '.join(unlisted)}")
     if options.jobs < 1:
         parser.error("--jobs is at least 1")
     equivalent = read_equivalents()
@@ -834,14 +868,17 @@ def main(argv: list[str]) -> int:
     survivors: list[str] = []
     broken: list[str] = []
     started = time.monotonic()
+    wide = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "tests").glob("test_*.py"))
+    wide = [path for path in wide if path not in SLOW_TESTS]
+    measurements: dict[tuple[str, ...], tuple[int, float, Path]] = {}
     with contextlib.ExitStack() as stack:
         slots = [_Slot(stack.enter_context(scratch_project())) for _ in range(options.jobs)]
         for module in modules:
-            tests = TESTS.get(module, [])
+            tests = wide if options.wide else TESTS.get(module, [])
             missing = [path for path in tests if not (ROOT / path).is_file()]
             if missing:
                 raise SystemExit(f"TESTS lists test files that do not exist: {', '.join(missing)}")
-            code, baseline = run_tests(slots[0].project, tests, timeout=900, measure=True)
+            code, baseline, record = measure(slots[0].project, tests, measurements)
             if code != 0:
                 print(f"{module}: its tests fail without any mutant ({' '.join(tests) or 'the whole suite'}): skipped")
                 print((slots[0].project.parent / "pytest.log").read_text(encoding="utf-8", errors="replace")[-3000:])
@@ -857,7 +894,7 @@ def main(argv: list[str]) -> int:
                     tally.killed += 1  # killed last time; not run again
                 else:
                     to_run.append(mutant)
-            seen = measured(slots[0].project, module, tests, baseline)
+            seen = measured(record, slots[0].project, module, TESTS.get(module, []))
             # Room for the other jobs sharing the machine's cores.
             stretch = max(1.0, options.jobs / (os.cpu_count() or 1))
             tally.add(run_module(module, to_run, slots, seen, stretch, survivors))

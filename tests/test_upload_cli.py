@@ -45,6 +45,21 @@ def test_edit_takes_a_local_file_uploads_it_and_edits_it(
     assert task.image_urls[1] == "https://example.com/b.png"
 
 
+def test_every_bad_image_is_named_however_long_their_paths(
+    fake: FakeEvoLink, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / ("d" * 200)
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a picture")
+    argv = ["edit", "--model", "wan2.5-image-to-image", "--prompt", "x", "--image", str(folder / "notes.txt")]
+    assert cli(fake, *argv, "--image", str(folder / "missing.png")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid request: image_urls[0]: ")
+    assert "; image_urls[1]: " in err  # the second problem is not lost in a cut of the whole line
+    assert "characters cut" not in err  # each under the 400 characters a problem may take
+    assert fake.recorded == []
+
+
 def test_a_local_file_that_is_not_an_allowed_image_is_exit_2_and_nothing_is_sent(
     fake: FakeEvoLink, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

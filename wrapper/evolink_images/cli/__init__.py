@@ -77,8 +77,9 @@ def main(argv: Sequence[str] | None = None, *, client_factory: Callable[[str | N
     try:
         return COMMANDS[args.command](session, args)
     except RequestValidationError as error:
+        # Each violation is cut on its own: cutting the whole line would hide every field but the first and last.
         problems = "; ".join(cut(str(violation)) for violation in error.violations)
-        return _fail(session, "invalid input", f"invalid request: {problems}", error)
+        return _fail(session, "invalid input", f"invalid request: {problems}", error, whole=True)
     except ConfigurationError as error:
         return _fail(session, "invalid input", str(error), error)
     except (TaskFailedError, TaskCancelledError) as error:
@@ -147,11 +148,21 @@ _LIBRARY_HINT = re.compile(
 """The library's own hint, a Python call (``wait('ID')``): the command line says the command instead."""
 
 
-def _fail(session: Session, kind: str, message: str, error: BaseException | None, *, prefix: str = "error: ") -> int:
+def _fail(
+    session: Session,
+    kind: str,
+    message: str,
+    error: BaseException | None,
+    *,
+    prefix: str = "error: ",
+    whole: bool = False,
+) -> int:
+    """Print the error line (cut to ``READABLE`` unless ``whole``: its parts are cut already) and its JSON."""
     task_id, may_exist, note = _task_note(session, error)
     if note:
         message = _LIBRARY_HINT.sub("", message)
-    text = cut(message.replace("\n", " "))
+    message = message.replace("\n", " ")
+    text = message if whole else cut(message)
     if note and not (task_id is None and "may have been created" in text):  # an APIError may say it already
         text = f"{text}; {note}"
     stderr(f"{prefix}{text}")
