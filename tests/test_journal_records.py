@@ -7,7 +7,9 @@ import hashlib
 import io
 import json
 import os
+import sys
 import types
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,3 +302,24 @@ def test_an_index_that_fails_after_opening_stops_lookups_and_the_unmatched_repor
         assert str(unmatched.value) == f"cannot read the journal {path}: {INDEX_FULL}"
         indexes.failing = False
         assert [item for item, _ in journal.unmatched()] == ["a#1", "b#1"]
+
+
+def test_the_journals_warnings_point_at_the_line_that_called_run_many(tmp_path: Path) -> None:
+    fake = FakeEvoLink(plan=TaskPlan(duration=0))
+    journal = tmp_path / "batch.jsonl"
+    first, second = (
+        WanImageToImage("a", ["https://example.com/a.png"]),
+        WanImageToImage("b", ["https://example.com/b.png"]),
+    )
+    with fake.client() as client:
+        client.run_many([first], journal=journal, timeout=30)
+    with journal.open("ab") as torn:
+        torn.write(b'{"item": "half a line')
+    with fake.client() as client, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        called_at = sys._getframe().f_lineno + 1
+        client.run_many([second], journal=journal, timeout=30)  # the torn line, and "a" matched by no item
+    assert all(isinstance(warning.message, JournalWarning) for warning in caught)
+    assert [(warning.filename, warning.lineno) for warning in caught] == [(__file__, called_at)] * 2
+    assert "the last line was torn" in str(caught[0].message)
+    assert "match no item of this input" in str(caught[1].message)

@@ -22,7 +22,6 @@ import os
 import queue
 import threading
 import time
-import warnings
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
@@ -55,7 +54,7 @@ from ._batch import (
 from ._batch_feed import Feed, Item
 from ._errors import EvoLinkError
 from ._file_host import UploadedFile
-from ._journal import Journal, JournalError, JournalWarning
+from ._journal import Journal, JournalError, JournalWarning, warn
 from ._requests import ImageEditRequest
 from ._task import Task
 from ._upload_cache import UploadCache
@@ -322,12 +321,11 @@ def _warn_unmatched(journal: Journal) -> None:
         details += f"; their tasks: {', '.join(paid[:10])}{' ...' if len(paid) > 10 else ''}"
     if keys:
         details += f"; submits that may have made a task, idempotency keys: {', '.join(keys[:10])}"
-    warnings.warn(
+    warn(
         JournalWarning(
             f"{journal.path}: {sum(states.values())} entries match no item of this input ({summary}){details}."
             f" The journal was made for: {journal.made_for}. They are kept, untouched"
-        ),
-        stacklevel=4,
+        )
     )
 
 

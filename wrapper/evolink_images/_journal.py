@@ -47,13 +47,13 @@ from ._disk_index import DiskIndex
 from ._errors import EvoLinkError
 
 __all__ = [
-    "FINAL_TASK_STATES",
     "STATES",
     "Journal",
     "JournalDamagedError",
     "JournalError",
     "JournalLockedError",
     "JournalWarning",
+    "warn",
 ]
 
 _T = TypeVar("_T")
@@ -64,7 +64,6 @@ VERSION = 3
 READABLE_VERSIONS = frozenset({2, 3})
 STATES = ("pending", "submitting", "submitted", "finished", "saved")
 """Every state an item can be in, in the order an item moves through them."""
-FINAL_TASK_STATES = frozenset({"completed", "failed", "cancelled"})
 
 
 class JournalError(EvoLinkError):
@@ -81,6 +80,15 @@ class JournalDamagedError(JournalError):
 
 class JournalWarning(UserWarning):
     """Issued for a torn last line that was dropped, and for entries no input item matched."""
+
+
+def warn(warning: JournalWarning) -> None:
+    """Issue ``warning`` at the caller's line: the first frame outside this package (``run_many``'s caller)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level, frame = 1, sys._getframe(0)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(warning, stacklevel=level)
 
 
 def _entry(state: str, offset: int, seen: bool) -> int:
@@ -166,12 +174,11 @@ class Journal:
             if len(tail) > MAX_LINE:
                 raise self._damaged(number + 1, f"a line longer than {MAX_LINE >> 20} MiB")
         if tail:
-            warnings.warn(
+            warn(
                 JournalWarning(
                     f"{self.path}: the last line was torn (a write that never completed, so the step it guarded"
                     f" never happened): ignored ({len(tail)} bytes)"
-                ),
-                stacklevel=4,
+                )
             )
             os.ftruncate(self._fd, end)
             os.fsync(self._fd)
