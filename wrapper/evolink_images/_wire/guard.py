@@ -135,7 +135,7 @@ class _Exchange:
                 headers=response.headers,
                 content=redactor.data(content),
                 extensions=response.extensions,
-                request=response.request,
+                request=self.request,
             )
         return response
 
