@@ -63,13 +63,13 @@ def serve_fake(session: Session, args: argparse.Namespace) -> int:
     """``serve-fake``: serve the fake until Ctrl-C or SIGTERM."""
     server, sample, _ = _fake_server(duration=args.duration, port=args.port)
     with server:
-        print(f"Fake EvoLink on {server.base_url}", flush=True)
-        print(f"  API key:      {server.fake.api_key}  (the fake's own; it works nowhere else)", flush=True)
-        print(f"  sample image: {sample}", flush=True)
-        print(f"  file host:    {server.base_url}/api/v1/files/ (uploads of local images, the quota)", flush=True)
-        print("Ctrl-C (or SIGTERM) stops it.", flush=True)
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)  # before the lines that say SIGTERM stops it
         try:
+            print(f"Fake EvoLink on {server.base_url}", flush=True)
+            print(f"  API key:      {server.fake.api_key}  (the fake's own; it works nowhere else)", flush=True)
+            print(f"  sample image: {sample}", flush=True)
+            print(f"  file host:    {server.base_url}/api/v1/files/ (uploads of local images, the quota)", flush=True)
+            print("Ctrl-C (or SIGTERM) stops it.", flush=True)
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
