@@ -575,6 +575,12 @@ def read_equivalents() -> dict[str, str]:
     return equivalent
 
 
+def stale_equivalents(equivalent: dict[str, str], modules: list[str]) -> list[str]:
+    """The equivalent ids of ``modules`` that name no mutant now: the code they described has changed."""
+    existing = {mutant.key for module in modules for mutant in mutants_of(module)}
+    return [key for key in equivalent if key.partition(":")[0] in modules and key not in existing]
+
+
 # What a scratch project leaves out of the checkout: history, environments, caches and outputs.
 NOT_COPIED = shutil.ignore_patterns(
     ".git", ".venv", "venv*", "__pycache__", ".*_cache", ".hypothesis", "out", "htmlcov", "*.png", "mutation-*.txt"
@@ -918,6 +924,9 @@ def main(argv: list[str]) -> int:
     if options.jobs < 1:
         parser.error("--jobs is at least 1")
     equivalent = read_equivalents()
+    stale = stale_equivalents(equivalent, modules)
+    if stale:
+        print(f"{EQUIVALENT_FILE.name}: no such mutant any more (remove the line): {'; '.join(stale)}")
     if options.list:
         for module in modules:
             for mutant in mutants_of(module):
