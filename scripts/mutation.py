@@ -23,16 +23,21 @@ the module is mutated (constants, tables, dataclass defaults, default arguments)
 docstrings, annotations and typing-only constructs, decorators, ``__all__`` and ``if TYPE_CHECKING``
 blocks.
 
-Each mutant runs the test files listed for its module in ``TESTS`` (the whole suite for a module not
-listed) with ``-x``, in a process forked from one that has already imported pytest and the heavy
-libraries, without the pytest plugins those files do not use. So a score is a lower bound: a mutant
-that survives its module's files might fail a test elsewhere. It is killed when a test fails or the
-run outruns its timeout (three times the module's unmutated run, stretched when ``--jobs`` exceeds
-the cores, plus twenty seconds; the table counts these timeouts apart). ``--jobs N`` runs N mutants
-at once, each in its own copy. Mutants listed in
-``scripts/mutation-equivalent.txt`` (one id and a reason per line) change no behaviour: they are not
-run and are left out of the score. Survivors are written to ``mutation-survivors.txt`` (not kept in
-git).
+Which tests a mutant runs: its module's files in ``TESTS`` (every fast file under ``tests/`` with
+``--wide``) are run once unmutated under coverage with one context per test, which records the tests
+that executed each line and how long each took. A mutant then runs only the tests that executed the
+lines it changes, in suite order, with ``-x``, in a process forked from one that has already imported
+pytest and the heavy libraries. A failure there counts as a kill once that same selection has passed
+unmutated (a test that needs another to run first must not pass for a kill); otherwise the mutant runs
+again against all the files. A mutant on lines no test executed (module-level code runs at import,
+outside any test) runs all the files. So a score is a lower bound: a mutant that survives its
+module's files might fail a test elsewhere. It is killed when a test fails or the run outruns its
+timeout (three times what its selected tests took unmutated, stretched when ``--jobs`` exceeds the
+cores, plus twenty seconds; the table counts these timeouts apart). ``--jobs N`` runs N mutants at
+once, each in its own copy. Mutants listed in ``scripts/mutation-equivalent.txt`` (one id and a reason
+per line) change no behaviour: they are not run and are left out of the score; a listed id that names
+no mutant any more is reported. Survivors are written to ``mutation-survivors.txt`` (not kept in git;
+``--survivors-file`` for another path).
 """
 
 from __future__ import annotations
