@@ -403,6 +403,31 @@ def test_the_async_runner_cancels_and_awaits_every_task_it_started(tmp_path: Pat
     Journal(journal).close()  # the lock was released
 
 
+def test_a_stopping_sync_batch_waits_for_a_post_on_the_wire_and_journals_its_task(tmp_path: Path) -> None:
+    import threading
+
+    fake = FakeEvoLink(plan=TaskPlan(duration=5))
+    journal = tmp_path / "journal.jsonl"
+    arrived = threading.Event()
+
+    def slow_post(request: httpx.Request) -> None:
+        if request.method == "POST":
+            arrived.set()
+            time.sleep(0.4)  # well inside the second a stopping batch gives a POST on the wire
+
+    def requests() -> Iterator[WanImageToImage]:
+        yield REQUESTS[0]
+        assert arrived.wait(5)
+        raise OSError("the disk went away")
+
+    with pytest.raises(OSError, match="went away"):
+        run_many("sync", fake, requests(), journal=journal, intercept=slow_post, concurrency=2)
+    assert fake.created == 1
+    record = journal_records(journal)[-1]
+    assert (record["state"], record["task"]["id"]) == ("submitted", next(iter(fake.tasks)))
+    Journal(journal).close()  # the lock was released
+
+
 def test_the_sync_runner_stops_within_a_second_of_ctrl_c(tmp_path: Path) -> None:
     import _thread
     import threading

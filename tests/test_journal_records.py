@@ -323,3 +323,17 @@ def test_the_journals_warnings_point_at_the_line_that_called_run_many(tmp_path: 
     assert [(warning.filename, warning.lineno) for warning in caught] == [(__file__, called_at)] * 2
     assert "the last line was torn" in str(caught[0].message)
     assert "match no item of this input" in str(caught[1].message)
+
+
+def test_a_process_that_never_closes_its_journal_still_exits(tmp_path: Path) -> None:
+    import subprocess
+
+    script = (
+        "import sys\n"
+        "from evolink_images._journal import Journal\n"
+        "journal = Journal(sys.argv[1])\n"  # left open: its writer thread must not keep the process alive
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "journal.jsonl")], capture_output=True, timeout=20
+    )
+    assert finished.returncode == 0, finished.stderr.decode(errors="replace")
