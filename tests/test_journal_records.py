@@ -333,7 +333,7 @@ def test_a_process_that_never_closes_its_journal_still_exits(tmp_path: Path) -> 
         "from evolink_images._journal import Journal\n"
         "journal = Journal(sys.argv[1])\n"  # left open: its writer thread must not keep the process alive
     )
-    finished = subprocess.run(
+    finished = subprocess.run(  # noqa: S603 - this interpreter, on a script of this file
         [sys.executable, "-c", script, str(tmp_path / "journal.jsonl")], capture_output=True, timeout=20
     )
     assert finished.returncode == 0, finished.stderr.decode(errors="replace")
