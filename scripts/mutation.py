@@ -109,6 +109,8 @@ TESTS: dict[str, list[str]] = {
         "tests/test_journal.py",
         "tests/test_batch_cli.py",
         "tests/test_batch_details.py",
+        "tests/test_batch_run_records.py",
+        "tests/test_batch_run_flow.py",
     ],
     "_polling": [
         "tests/test_polling.py",
