@@ -72,7 +72,12 @@ SURVIVORS_FILE = ROOT / "mutation-survivors.txt"
 # crash attacks (tests/test_batch_attacks.py, tests/test_adversary_batch.py): real processes, real budgets.
 TESTS: dict[str, list[str]] = {
     "_addresses": ["tests/test_addresses.py", "tests/test_rules.py"],
-    "_rules": ["tests/test_rules.py", "tests/test_preflight.py"],
+    "_rules": [
+        "tests/test_rules.py",
+        "tests/test_preflight.py",
+        "tests/test_uploads.py",
+        "tests/test_upload_details.py",
+    ],
     "_preflight": ["tests/test_preflight.py", "tests/test_clients.py", "tests/test_upload_details.py"],
     "_wire/redaction": [
         "tests/test_redaction.py",
