@@ -721,14 +721,19 @@ class Measured:
 
     files: list[str]  # the module's own test files: what a mutant of a line no test ran is run against
     lines: dict[int, set[str]]  # line: the ids of the tests that executed it
+    outside: set[int]  # the lines executed outside any test too (at import, in a conftest, a fixture's setup)
     places: dict[str, int]  # test id: its place in the run
     seconds: dict[str, float]  # test id: its setup, call and teardown
 
     def selection(self, mutant: Mutant) -> list[str]:
         """The tests that executed ``mutant``'s lines, in the order they ran; the module's files when none did.
 
-        Lines run only at import, or only in a subprocess, have no test: their mutants run every file.
+        Lines run only at import, or only in a subprocess, have no test: their mutants run every file. So do
+        the mutants of lines also run outside any test: what they computed there (a conftest's import) may be
+        what a test relies on without executing them again.
         """
+        if not self.outside.isdisjoint(mutant.lines()):
+            return self.files
         ids: set[str] = set()
         for line in mutant.lines():
             ids |= self.lines.get(line, set())
@@ -765,16 +770,19 @@ def measured(record: Path, project: Path, module: str, files: list[str]) -> Meas
     data.read()
     wanted = os.path.realpath(project / "wrapper" / "evolink_images" / f"{module}.py")
     lines: dict[int, set[str]] = {}
+    outside: set[int] = set()
     for path in data.measured_files():
         if os.path.realpath(path) == wanted:
             for line, contexts in data.contexts_by_lineno(path).items():
                 ids = {context.rpartition("|")[0] for context in contexts if "|" in context}
                 if ids:
                     lines.setdefault(line, set()).update(ids)
+                if any("|" not in context for context in contexts):
+                    outside.add(line)
     times = json.loads((record / TEST_TIMES).read_text(encoding="utf-8"))
     places = {test: int(place) for test, (place, _) in times.items()}
     seconds = {test: float(spent) for test, (_, spent) in times.items()}
-    return Measured(files, lines, places, seconds)
+    return Measured(files, lines, outside, places, seconds)
 
 
 RUNS: dict[str, int] = {}  # test runs by phase, for the closing line
