@@ -660,6 +660,7 @@ def start_tests(project: Path, tests: list[str], *, measure: bool = False) -> in
                 plugins.append(_TestTimes(project.parent / TEST_TIMES))
             else:
                 options += ["-x", *unused_plugins(project, tests)]
+            code = SESSION_CRASHED
             code = int(pytest.main([*options, *tests], plugins=plugins))
         except BaseException:
             traceback.print_exc()
@@ -686,7 +687,8 @@ class _TestTimes:
 # pytest's exit codes: 1 is "tests failed", 2 an interrupted run (a collection error: the mutant broke an
 # import), 3 an internal error (the mutant broke what a plugin or fixture runs; the unmutated run passed);
 # 4 (usage: a test id not found) and 5 (no tests collected) say the selection was wrong.
-KILLED_CODES = frozenset({1, 2, 3})
+SESSION_CRASHED = 96  # pytest.main raised (an unraisable exception at the session's end, say): as a failure
+KILLED_CODES = frozenset({1, 2, 3, SESSION_CRASHED})
 DRIVER_FAILED = 97  # the child failed before pytest could run: a fault of this driver, never a kill
 WRONG_SELECTION_CODES = frozenset({4, 5})
 COVERAGE_MAP = "coverage-map"
