@@ -175,6 +175,7 @@ TESTS: dict[str, list[str]] = {
         "tests/test_polling.py",
         "tests/test_downloads.py",
         "tests/test_client_details.py",
+        "tests/test_async_client_details.py",
     ],
     "__init__": ["tests/test_clients.py", "tests/test_client_details.py"],
     "_config": [
