@@ -498,3 +498,14 @@ class TestScheduleDetails:
         seen = evidence((10, "processing", 50), estimate=100)  # 5%/s at least: done by 20 s
         assert fine.next_delay(seen, 19) == 9  # 1 s left is reached: the estimate decides (30 s of work)
         assert fine.next_delay(seen, 18) == 1
+
+
+def test_a_first_working_reading_at_zero_percent_gives_no_rate_and_the_usual_sleep() -> None:
+    seen = evidence((10, "processing", 0))
+    assert PollSchedule().next_delay(seen, 10) == 6.0  # max_interval: nothing to go on yet, and no crash
+
+
+def test_the_first_step_rate_counts_from_the_last_pending_reading_not_from_zero() -> None:
+    # Queued from 100, working at 110 with 50% done: 5% a second, so 10 s left; half of that is slept.
+    seen = evidence((110, "processing", 50), started=100, estimate=200)
+    assert PollSchedule().next_delay(seen, 110) == 5.0
