@@ -1211,3 +1211,113 @@ def test_items_waiting_for_a_slot_when_an_async_batch_stops_are_reported_on_the_
     assert sorted(state for _, state, _ in seen) == ["finished", "pending", "pending", "submitted"]
     assert [thread for _, state, thread in seen if state == "pending"] == [loop_thread, loop_thread]
     assert limit.in_flight == 0
+
+
+# --- defects these tests found, fixed ---------------------------------------------------------------------------
+
+
+def test_a_stop_while_every_worker_ends_at_once_reports_every_item_and_does_not_sit_out_the_grace() -> None:
+    # Four workers, a queue of four: each stopped worker queues a result and then its end. The queue was
+    # read only after the grace, so workers blocked on it for the whole second, and a result queued after
+    # the last read was lost (its item had already left the active list).
+    stop = threading.Event()
+    waiting = threading.Barrier(4)
+
+    def wait(task: Task | str) -> Task:
+        waiting.wait(5)
+        stop.wait(5)
+        raise BatchStoppedError("stopped")
+
+    def submit(request: Any, key: str) -> Task:
+        return Task.from_dict({"id": "task-unified-1-abc", "status": "pending"})
+
+    io = SyncIO(submit=submit, wait=wait, download=lambda task, folder: [], sleep=lambda seconds: None, stop=stop)
+    seen: list[int] = []
+
+    def on_result(result: BatchResult, progress: BatchProgress) -> None:
+        seen.append(result.index)
+        if len(seen) == 1:
+            waiting.wait(5)  # the three other items are being waited on
+            raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_threads([INVALID, *REQUESTS[:3]], BatchSettings(AdaptiveLimit(4)), io, journal=None, on_result=on_result)
+    assert sorted(seen) == [0, 1, 2, 3]
+    assert time.monotonic() - started < GRACE  # the workers ended at once: nothing waited out the grace
+
+
+def test_a_journal_record_that_cannot_be_read_stops_the_sync_batch_and_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeEvoLink(plan=TaskPlan(duration=5))
+    journal = tmp_path / "journal.jsonl"
+    with fake.client() as client:
+        client.run_many(REQUESTS[:2], journal=journal)  # both items journaled
+
+    def unreadable(self: Journal, offset: int) -> bytes:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(Journal, "_read_at", unreadable)
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    with fake.client() as client, pytest.raises(OSError, match="Input/output error"):
+        client.run_many(REQUESTS[:2], journal=journal, concurrency=1)
+    assert died == []  # no worker thread died of it
+    monkeypatch.undo()
+    Journal(journal).close()  # the lock was released
+
+
+def test_ctrl_c_while_the_workers_are_being_started_is_raised_and_releases_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_start = threading.Thread.start
+    starts = [0]
+
+    def start(thread: threading.Thread) -> None:  # a SIGINT landing between two thread.start() calls
+        if thread.name == "evolink-batch":
+            starts[0] += 1
+            if starts[0] == 2:
+                raise KeyboardInterrupt
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    journal = tmp_path / "journal.jsonl"
+    io = SyncIO(
+        submit=lambda request, key: Task.from_dict({"id": "task-unified-1-abc", "status": "pending"}),
+        wait=lambda task: Task.from_dict({"id": "task-unified-1-abc", "status": "pending"}),
+        download=lambda task, folder: [],
+        sleep=lambda seconds: None,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run_threads(REQUESTS[:1], BatchSettings(AdaptiveLimit(3)), io, journal=journal, on_result=None)
+    monkeypatch.undo()
+    Journal(journal).close()  # the lock was released
+
+
+def test_the_async_batch_reports_the_items_it_abandons_on_the_callers_thread() -> None:
+    fake = FakeEvoLink(clock=time.monotonic, plan=TaskPlan(duration=60))
+
+    def lines() -> Iterator[WanImageToImage]:
+        yield REQUESTS[0]
+        yield REQUESTS[1]
+        for _ in range(500):  # both tasks are being waited on when the input fails (5 s at most)
+            if fake.created >= 2:
+                break
+            time.sleep(0.01)
+        raise ValueError("line 3 is not JSON")
+
+    async def main() -> list[tuple[int, str, str]]:
+        seen: list[tuple[int, str, str]] = []
+
+        def on_result(result: BatchResult, progress: BatchProgress) -> None:
+            seen.append((result.index, result.state, threading.current_thread().name))
+
+        transport = httpx.MockTransport(fake.handler)
+        async with AsyncClient(fake.api_key, base_url=fake.base_url, transport=transport) as client:
+            with pytest.raises(ValueError, match="not JSON"):
+                await client.run_many(lines(), concurrency=3, on_result=on_result)
+        return seen
+
+    caller = threading.current_thread().name
+    assert sorted(asyncio.run(asyncio.wait_for(main(), 20))) == [(0, "submitted", caller), (1, "submitted", caller)]

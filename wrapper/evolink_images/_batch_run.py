@@ -499,9 +499,13 @@ def run_threads(
     outbox: queue.Queue[BatchResult | None] = queue.Queue(maxsize=settings.limit.ceiling)
 
     def worker() -> None:
+        # The item leaves ``active`` only when the calling thread takes its result: a stop that comes
+        # while the result waits in the queue still reports the item.
         try:
             while not run.stopping and (item := run.next_item()) is not None:
-                outbox.put(run.ended(_drive(run, slots, io, item)))
+                outbox.put(_drive(run, slots, io, item))
+        except Exception as error:  # the journal could not read an item's record: stop, and raise it
+            run.halt(error)
         finally:
             outbox.put(None)
 
@@ -522,10 +526,12 @@ def run_threads(
             if result is None:
                 live -= 1
             else:
-                run.deliver(result)
+                run.deliver(run.ended(result))
     except BaseException:  # Ctrl-C: stop at once, report every item started, then let it through
-        _stop_threads(run, slots, workers)
+        taken = _stop_threads(run, slots, workers, outbox)
         try:
+            for result in taken:
+                run.deliver(run.ended(result))
             _drain(run, outbox)
             for result in run.abandon():
                 run.deliver(result)
@@ -533,7 +539,8 @@ def run_threads(
             run.close()
         raise
     if live:
-        _stop_threads(run, slots, workers)
+        for result in _stop_threads(run, slots, workers, outbox):
+            run.deliver(run.ended(result))
         _drain(run, outbox)
     return run.finish()
 
@@ -546,16 +553,27 @@ def _drain(run: _Run, outbox: queue.Queue[BatchResult | None]) -> None:
         except queue.Empty:
             return
         if result is not None:
-            run.deliver(result)
+            run.deliver(run.ended(result))
 
 
-def _stop_threads(run: _Run, slots: _ThreadSlots, workers: list[threading.Thread]) -> None:
+def _stop_threads(
+    run: _Run, slots: _ThreadSlots, workers: list[threading.Thread], outbox: queue.Queue[BatchResult | None]
+) -> list[BatchResult]:
+    """Stop the workers; give them GRACE seconds to end; return the results they queued meanwhile.
+
+    The queue is emptied while they end, so none of them stays blocked on a full one until the grace is
+    over; a worker never started (Ctrl-C while they were being started) is not waited for.
+    """
     run.halt(None)
     slots.wake_all()
     deadline = time.monotonic() + GRACE
+    taken: list[BatchResult] = []
     with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C cuts the grace short, nothing more
-        for thread in workers:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        while any(thread.is_alive() for thread in workers) and (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(queue.Empty):
+                if (result := outbox.get(timeout=min(left, 0.05))) is not None:
+                    taken.append(result)
+    return taken
 
 
 class _Cut:
@@ -688,6 +706,8 @@ async def run_async(
             finally:
                 await anyio.to_thread.run_sync(run.close)
         raise
+    for result in run.abandon():  # here, not in finish's thread: on_result runs on the caller's thread
+        run.deliver(result)
     return await anyio.to_thread.run_sync(run.finish)
 
 
