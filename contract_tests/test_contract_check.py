@@ -69,3 +69,36 @@ def test_the_command_has_help_with_an_example_and_its_own_exit_codes(capsys: pyt
     out = capsys.readouterr().out
     assert "example:\n  evolink-images contract-check" in out
     assert "2 not sent (no key)" in out
+
+
+def test_the_live_probe_goes_to_evolink_base_url_when_no_base_url_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evolink_images.testing.contract import live_probe
+
+    seen: list[tuple[bool, str, str | None]] = []
+
+    def probe(*, live: bool, base_url: str, task_id: str | None) -> int:
+        seen.append((live, base_url, task_id))
+        return 0
+
+    monkeypatch.setattr(live_probe, "probe", probe)
+    monkeypatch.setenv("EVOLINK_BASE_URL", "http://127.0.0.1:9/from-env")
+    assert main(["contract-check", "--live"]) == 0
+    assert main(["--base-url", "http://127.0.0.1:9/given", "contract-check", "--task-id", "task-unified-1"]) == 0
+    monkeypatch.delenv("EVOLINK_BASE_URL")
+    assert main(["contract-check", "--live"]) == 0
+    assert seen == [
+        (True, "http://127.0.0.1:9/from-env", None),
+        (False, "http://127.0.0.1:9/given", "task-unified-1"),
+        (True, "https://api.evolink.ai", None),
+    ]
+
+
+def test_without_the_testing_extra_it_names_what_is_missing_and_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "evolink_images.testing.contract", None)  # as if not installed
+    assert main(["contract-check"]) == 2
+    assert capsys.readouterr().err == (
+        "error: contract-check needs the testing extra (evolink_images.testing.contract is missing):"
+        " pip install 'evolink-images[testing]'\n"
+    )
