@@ -146,6 +146,7 @@ TESTS: dict[str, list[str]] = {
         "tests/test_errors.py",
         "tests/test_wire.py",
         "tests/test_client_details.py",
+        "tests/test_responses_details.py",
     ],
     "_requests": ["tests/test_clients.py", "tests/test_rules.py", "tests/test_client_details.py"],
     "_arguments": [
@@ -168,6 +169,7 @@ TESTS: dict[str, list[str]] = {
         "tests/test_polling.py",
         "tests/test_downloads.py",
         "tests/test_client_details.py",
+        "tests/test_sync_client_details.py",
     ],
     "_async_client": [
         "tests/test_clients.py",
