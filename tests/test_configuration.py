@@ -204,3 +204,12 @@ def test_a_batch_cancelled_under_trio_stops_and_leaves_a_journal_a_rerun_finishe
         results = trio.run(rerun)
     assert [result.ok for result in results] == [True] * 4
     assert fake.created == created  # the re-run waited on the submitted tasks: nothing paid twice
+
+
+@pytest.mark.parametrize("base_url", ["https://", "https:///v1", "http://:8080"])
+def test_a_base_url_without_a_host_is_refused(base_url: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Client("sk-evo-a-key-of-some-length", base_url=base_url)
+    assert str(refused.value) == (
+        f"base_url {base_url!r} is refused: use https (plain http only for a loopback host such as 127.0.0.1)"
+    )
