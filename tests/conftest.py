@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +21,19 @@ from evolink_images.testing.fake import FakeClock
 
 BASE_URL = "https://api.evolink.ai"
 CANARY_KEY = "sk-evo-CANARY-5f1d2e7a9b"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt in the tests that simulate it, however the suite was started.
+
+    A shell starts a background job with SIGINT ignored, and Python keeps that: ``_thread.interrupt_main``
+    then does nothing, and a test of Ctrl-C fails for a reason that is not the code's.
+    """
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 @pytest.fixture
